@@ -1,0 +1,323 @@
+"""Wire contract: every payload exchanged between gridfed federates.
+
+Physical quantities travel on HELICS value publications; bids, setpoints, coefficients,
+scores and attack commands travel on endpoints (messages) so HELICS filters can delay or
+drop them. Every payload is a pydantic model serialised as JSON; `export_schemas()` writes
+their JSON schemas so a federate in another language can join a run.
+
+Sign conventions (fixed across the project):
+- Power is in kW / kvar. Device and bus powers use the *load convention*: positive means
+  power drawn from the grid, negative means power fed into it (PV, discharging battery).
+- PCC power is the power imported from the upstream grid (positive = import).
+- Voltages are in per unit of the node's nominal line-to-neutral voltage.
+- `time` is HELICS time in seconds since scenario start.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Payload(BaseModel):
+    """Base of every payload: strict field names, JSON on the wire."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def to_wire(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_wire(cls, raw: str | bytes):
+        return cls.model_validate_json(raw)
+
+    def rows(self) -> list[tuple[str, str, float]]:
+        """Flatten to long-format (signal, id, value) rows for the recorder.
+
+        Numeric scalars give (field, "", v); dicts of numbers give (field, key, v); lists of
+        sub-payloads whose first field is an id (agent, bus, smo) give (field.sub, id, v).
+        `time` is left out: the recorder stores it in its own column.
+        """
+        out: list[tuple[str, str, float]] = []
+        for name, value in self:
+            if name == "time":
+                continue
+            if isinstance(value, bool | int | float):
+                out.append((name, "", float(value)))
+            elif isinstance(value, dict):
+                out.extend((name, str(k), float(v)) for k, v in value.items()
+                           if isinstance(v, bool | int | float))
+            elif isinstance(value, list) and value and isinstance(value[0], Payload):
+                for item in value:
+                    fields = list(item)
+                    ident = str(fields[0][1])
+                    out.extend((f"{name}.{sub}", ident, float(v)) for sub, v in fields[1:]
+                               if isinstance(v, bool | int | float))
+        return out
+
+
+# ---------------------------------------------------------------- physical values
+
+
+class Injection(Payload):
+    """Net power of one source at one grid location (load convention)."""
+
+    bus: str = Field(description="Feeder bus name, e.g. '65'.")
+    p_kw: float = Field(description="Active power drawn from the grid [kW] (negative = export).")
+    q_kvar: float = Field(0.0, description="Reactive power drawn from the grid [kvar].")
+    phases: list[int] | None = Field(
+        None, description="Phases (1..3) the power is spread over; None = all phases of the bus."
+    )
+
+
+class InjectionSet(Payload):
+    """All injections a source federate applies at time `time` (replaces its previous set)."""
+
+    source: str = Field(description="Publishing federate; injections of different sources add up.")
+    time: float
+    items: list[Injection]
+
+
+class GridState(Payload):
+    """Result of one grid power-flow solve (published by the grid federate)."""
+
+    time: float
+    converged: bool
+    pcc_p_kw: float = Field(description="Active power imported at the PCC [kW].")
+    pcc_q_kvar: float = Field(description="Reactive power imported at the PCC [kvar].")
+    losses_kw: float
+    losses_kvar: float
+    v_min_pu: float
+    v_max_pu: float
+    ansi_a_violations: int = Field(description="Nodes outside ANSI C84.1 range A (0.95-1.05 pu).")
+    ansi_b_violations: int = Field(description="Nodes outside ANSI C84.1 range B (0.917-1.058 pu).")
+    node_names: list[str] = Field(description="'bus.phase' names, same order as v_pu.")
+    v_pu: list[float]
+    line_names: list[str]
+    line_loading_pct: list[float] = Field(description="Max phase current over normal ampacity [%].")
+    tap_names: list[str]
+    taps: list[int] = Field(description="Regulator tap positions (-16..16).")
+    bus_p_kw: dict[str, float] = Field(
+        default_factory=dict, description="Total load at each bus that carries load [kW]."
+    )
+
+    def rows(self) -> list[tuple[str, str, float]]:
+        out = [(n, "", float(getattr(self, n))) for n in (
+            "converged", "pcc_p_kw", "pcc_q_kvar", "losses_kw", "losses_kvar", "v_min_pu",
+            "v_max_pu", "ansi_a_violations", "ansi_b_violations")]
+        out += [("v_pu", n, v) for n, v in zip(self.node_names, self.v_pu, strict=True)]
+        out += [("line_loading_pct", n, v)
+                for n, v in zip(self.line_names, self.line_loading_pct, strict=True)]
+        out += [("tap", n, float(v)) for n, v in zip(self.tap_names, self.taps, strict=True)]
+        out += [("bus_p_kw", b, v) for b, v in self.bus_p_kw.items()]
+        return out
+
+
+# ---------------------------------------------------------------- market messages
+
+
+class AgentBid(Payload):
+    """Flexibility offer of one secondary market agent (a house)."""
+
+    agent: str
+    p0_kw: float
+    q0_kvar: float = 0.0
+    p_min_kw: float
+    p_max_kw: float
+    q_min_kvar: float = 0.0
+    q_max_kvar: float = 0.0
+    alpha: float = Field(0.0, description="Generation cost coefficient [$/kW^2 per period].")
+    beta: float = Field(0.0, description="Disutility coefficient [$/kW^2 per period].")
+    gen_max_kw: float = Field(0.0, description="Upward generation headroom (PV, battery) [kW].")
+
+
+class FlexibilityBid(Payload):
+    """Bid of one secondary market operator (SMO, a primary-feeder bus) for the next period."""
+
+    time: float
+    smo: str = Field(description="SMO id = the primary-feeder bus the houses hang from.")
+    period_start: float
+    period_end: float
+    p0_kw: float
+    q0_kvar: float
+    p_min_kw: float
+    p_max_kw: float
+    q_min_kvar: float
+    q_max_kvar: float
+    alpha: float
+    beta: float
+    agents: list[AgentBid] = Field(default_factory=list)
+
+
+class AgentSetpoint(Payload):
+    agent: str
+    p_kw: float
+    q_kvar: float = 0.0
+
+
+class Setpoint(Payload):
+    """Dispatch of one SMO (and optionally of its agents) for a market period."""
+
+    time: float
+    smo: str
+    period_start: float
+    period_end: float
+    p_kw: float
+    q_kvar: float
+    price: float = Field(0.0, description="dLMP at the SMO bus [$/kWh].")
+    agents: list[AgentSetpoint] = Field(default_factory=list)
+
+
+class AgentResponse(Payload):
+    agent: str
+    scheduled_kw: float
+    achieved_kw: float
+
+
+class Response(Payload):
+    """Achieved response of one SMO over the last step (devices -> market, resilience)."""
+
+    time: float
+    smo: str
+    scheduled_kw: float
+    achieved_kw: float
+    agents: list[AgentResponse] = Field(default_factory=list)
+
+
+class Telemetry(Payload):
+    """Per-agent health indicators from which an IoT trust score is computed."""
+
+    time: float
+    smo: str
+    agents: list[str]
+    response_error_kw: list[float]
+    anomaly: list[float] = Field(description="Behaviour anomaly indicator per agent in [0, 1].")
+    messages_missed: list[int]
+
+
+class PriceComponents(Payload):
+    energy: float
+    losses: float
+    voltage: float
+    congestion: float
+
+
+class Prices(Payload):
+    """Distribution locational marginal prices per bus [$/kWh] and their decomposition."""
+
+    time: float
+    buses: list[str]
+    dlmp: list[float]
+    components: list[PriceComponents] = Field(default_factory=list)
+
+
+class PccSchedule(Payload):
+    """Import the market expects at the PCC for the coming period."""
+
+    time: float
+    period_start: float
+    period_end: float
+    p_kw: float
+    q_kvar: float
+
+
+class MarketMetrics(Payload):
+    time: float
+    total_cost: float
+    welfare: float
+    curtailment_kw: float
+    relaxation_gap: float
+    exact: bool
+
+
+# ---------------------------------------------------------------- resilience and attacks
+
+
+class AgentCoefficients(Payload):
+    agent: str
+    alpha: float
+    beta: float
+
+
+class CoefficientUpdate(Payload):
+    """Re-weighted objective coefficients sent by the resilience manager to the market."""
+
+    time: float
+    agents: list[AgentCoefficients]
+    xi: float
+    reason: str = ""
+
+
+class AgentScore(Payload):
+    agent: str
+    trust: float = Field(ge=0.0, le=1.0)
+    commitment: float = Field(ge=0.0, le=1.0)
+    resilience: float = Field(ge=0.0, le=1.0)
+
+
+class Scores(Payload):
+    time: float
+    scores: list[AgentScore]
+
+
+class Alert(Payload):
+    time: float
+    kind: Literal["attack_detected", "attack_cleared", "mitigation_started", "mitigation_ended"]
+    deviation_kw: float
+    detail: str = ""
+
+
+class AttackType(StrEnum):
+    LOAD_ALTERATION = "LA"
+    DISTRIBUTED_GENERATION = "DG"
+
+
+class AttackCommand(Payload):
+    """Attacker -> device populations: take over the named devices or release them."""
+
+    time: float
+    attack_id: str
+    action: Literal["start", "stop"]
+    type: AttackType
+    buses: list[str] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list)
+    scale_kw: float = Field(0.0, description="Target total power change [kW], load convention.")
+
+
+ALL_PAYLOADS: tuple[type[Payload], ...] = (
+    Injection,
+    InjectionSet,
+    GridState,
+    AgentBid,
+    FlexibilityBid,
+    AgentSetpoint,
+    Setpoint,
+    AgentResponse,
+    Response,
+    Telemetry,
+    PriceComponents,
+    Prices,
+    PccSchedule,
+    MarketMetrics,
+    AgentCoefficients,
+    CoefficientUpdate,
+    AgentScore,
+    Scores,
+    Alert,
+    AttackCommand,
+)
+
+
+def export_schemas(directory: Path) -> list[Path]:
+    """Write one JSON schema file per payload model; returns the written paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for model in ALL_PAYLOADS:
+        path = directory / f"{model.__name__}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
+        written.append(path)
+    return written

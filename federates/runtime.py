@@ -1,0 +1,304 @@
+"""Thin HELICS layer: the only module of gridfed that imports helics.
+
+A federate is a `FederateWrapper` subclass (thin, holds a pure model) plus a `RuntimeConfig`
+(broker, timing, interfaces). `run(wrapper)` creates the HELICS federate, registers the
+interfaces the wrapper declares, and drives the time loop:
+
+    step k happens at HELICS time  k * period + phase * PHASE_EPSILON
+
+The phase orders federates inside one step (attacker < devices < grid < market <
+resilience < recorder), so a measurement at step k reflects the injections of step k with
+no hidden lag. Federates are *uninterruptible*: they are granted exactly the time they ask
+for, which makes runs deterministic. Messages sent at step k by a later phase reach an
+earlier phase at step k+1: that one-step lag is the physical latency of control.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+import helics as h
+from pydantic import BaseModel, ConfigDict, Field
+
+from federates.messages import Payload
+
+log = logging.getLogger("gridfed.runtime")
+
+PHASE_EPSILON = 1e-3  # seconds between phases inside one step
+PHASES = {"attacker": 0, "devices": 1, "grid": 2, "market": 3, "resilience": 4, "recorder": 5}
+
+P = TypeVar("P", bound=Payload)
+
+
+class Publication(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: str = Field(description="Local name; the global key is '<federate>/<port>'.")
+    type: Literal["string", "vector", "double"] = "string"
+    units: str = ""
+    payload: str = Field("", description="Payload model carried (for docs and the recorder).")
+
+
+class Subscription(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(description="Global publication key, e.g. 'grid/state'.")
+    type: Literal["string", "vector", "double"] = "string"
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    port: str = Field(description="Local name; the global endpoint name is '<federate>/<port>'.")
+    payload: str = ""
+
+
+class Interfaces(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    publications: list[Publication] = Field(default_factory=list)
+    subscriptions: list[Subscription] = Field(default_factory=list)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+
+class RuntimeConfig(BaseModel):
+    """How a federate joins a federation (filled in by the runner)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    broker_address: str = "127.0.0.1"
+    broker_port: int = 23500
+    broker_key: str = ""
+    core_type: str = "tcp_ss"
+    period: float = Field(60.0, gt=0)
+    phase: int = Field(0, ge=0, le=9)
+    stop_time: float = Field(3600.0, ge=0)
+    start_time: float = 0.0
+    connect_timeout_s: float = 30.0
+    log_level: str = "warning"
+
+
+def helics_core_init(cfg: RuntimeConfig) -> str:
+    """Core init string for a federate connecting to the run's own broker."""
+    parts = [
+        "--federates=1",
+        f"--broker_address=tcp://{cfg.broker_address}:{cfg.broker_port}",
+        f"--timeout={int(cfg.connect_timeout_s)}s",
+        f"--loglevel={cfg.log_level}",
+    ]
+    if cfg.core_type.startswith("tcp") or cfg.core_type.startswith("zmq"):
+        parts.append("--local_interface=tcp://127.0.0.1" if cfg.broker_address in (
+            "127.0.0.1", "localhost") else "--local_interface=tcp://*")
+    if cfg.broker_key:
+        parts.append(f"--brokerkey={cfg.broker_key}")
+    return " ".join(parts)
+
+
+def broker_init(
+    host: str, port: int, key: str, name: str, federates: int, log_level: str = "warning"
+) -> str:
+    """Init string of a run's broker: waits for `federates` federates before executing."""
+    parts = [
+        f"--name={name}",
+        f"--federates={federates}",
+        f"--local_interface=tcp://{host}",
+        f"--port={port}",
+        f"--loglevel={log_level}",
+    ]
+    if key:
+        parts.append(f"--brokerkey={key}")
+    return " ".join(parts)
+
+
+@dataclass
+class StepIO:
+    """What a wrapper sees during one step: inputs received, and ways to publish/send."""
+
+    fed: Any
+    name: str
+    time: float = 0.0
+    step: int = 0
+    _pubs: dict[str, Any] = field(default_factory=dict)
+    _pub_types: dict[str, str] = field(default_factory=dict)
+    _subs: dict[str, Any] = field(default_factory=dict)
+    _sub_types: dict[str, str] = field(default_factory=dict)
+    _eps: dict[str, Any] = field(default_factory=dict)
+
+    # ---- values
+    def updated(self, key: str) -> bool:
+        return bool(h.helicsInputIsUpdated(self._subs[key]))
+
+    def updated_keys(self) -> list[str]:
+        return [k for k in self._subs if self.updated(k)]
+
+    def get_raw(self, key: str) -> Any:
+        sub = self._subs[key]
+        kind = self._sub_types[key]
+        if kind == "double":
+            return h.helicsInputGetDouble(sub)
+        if kind == "vector":
+            return list(h.helicsInputGetVector(sub))
+        return h.helicsInputGetString(sub)
+
+    def get(self, key: str, model: type[P]) -> P | None:
+        """Latest value of a JSON publication parsed as `model` (None before the first one)."""
+        raw = h.helicsInputGetString(self._subs[key])
+        if not raw:
+            return None
+        return model.from_wire(raw)
+
+    def publish(self, port: str, value: Payload | list[float] | float | str) -> None:
+        pub = self._pubs[port]
+        kind = self._pub_types[port]
+        if kind == "double":
+            h.helicsPublicationPublishDouble(pub, float(value))  # type: ignore[arg-type]
+        elif kind == "vector":
+            h.helicsPublicationPublishVector(pub, [float(v) for v in value])  # type: ignore[union-attr]
+        elif isinstance(value, Payload):
+            h.helicsPublicationPublishString(pub, value.to_wire())
+        else:
+            text = value if isinstance(value, str) else json.dumps(value)
+            h.helicsPublicationPublishString(pub, text)
+
+    # ---- messages
+    def messages(self, port: str) -> Iterator[tuple[str, str]]:
+        """Pending messages on a local endpoint as (source endpoint, raw JSON)."""
+        ep = self._eps[port]
+        while h.helicsEndpointHasMessage(ep):
+            msg = h.helicsEndpointGetMessage(ep)
+            yield h.helicsMessageGetSource(msg), h.helicsMessageGetString(msg)
+
+    def receive(self, port: str, model: type[P]) -> list[P]:
+        return [model.from_wire(raw) for _, raw in self.messages(port)]
+
+    def send(self, port: str, destination: str, payload: Payload | str) -> None:
+        data = payload.to_wire() if isinstance(payload, Payload) else payload
+        h.helicsEndpointSendBytesTo(self._eps[port], data.encode(), destination)
+
+
+class FederateWrapper:
+    """Base class of the thin HELICS wrapper around a pure model.
+
+    Subclasses set `kind`, `config_model` and implement `interfaces`, `on_step` and
+    optionally `on_start` / `on_stop`. They never import helics.
+    """
+
+    kind: ClassVar[str] = ""
+    config_model: ClassVar[type[BaseModel]] = BaseModel
+
+    def __init__(self, runtime: RuntimeConfig, config: BaseModel):
+        self.runtime = runtime
+        self.config = config
+
+    @classmethod
+    def interfaces(cls, runtime: RuntimeConfig, config: BaseModel) -> Interfaces:
+        raise NotImplementedError
+
+    def on_start(self, io: StepIO) -> None:
+        """Called once in executing mode before the first step."""
+
+    def on_step(self, io: StepIO) -> None:
+        raise NotImplementedError
+
+    def on_stop(self, io: StepIO, completed: bool) -> None:
+        """Called once at the end; `completed` is False when the run is being aborted."""
+
+
+def _create_federate(cfg: RuntimeConfig) -> Any:
+    info = h.helicsCreateFederateInfo()
+    h.helicsFederateInfoSetCoreTypeFromString(info, cfg.core_type)
+    h.helicsFederateInfoSetCoreInitString(info, helics_core_init(cfg))
+    # No HELICS period/offset properties: with them HELICS assumes a federate publishes only
+    # on its next period boundary and grants later phases before the earlier phase has
+    # published, which would add a hidden one-step lag. Exact time requests keep the order.
+    h.helicsFederateInfoSetFlagOption(info, h.HELICS_FLAG_UNINTERRUPTIBLE, True)
+    h.helicsFederateInfoSetFlagOption(info, h.HELICS_FLAG_TERMINATE_ON_ERROR, True)
+    h.helicsFederateInfoSetIntegerProperty(info, h.HELICS_PROPERTY_INT_LOG_LEVEL, -1)
+    return h.helicsCreateCombinationFederate(cfg.name, info)
+
+
+def _register(fed: Any, io: StepIO, interfaces: Interfaces) -> None:
+    types = {"string": h.HELICS_DATA_TYPE_STRING, "vector": h.HELICS_DATA_TYPE_VECTOR,
+             "double": h.HELICS_DATA_TYPE_DOUBLE}
+    for pub in interfaces.publications:
+        io._pubs[pub.port] = h.helicsFederateRegisterPublication(
+            fed, pub.port, types[pub.type], pub.units)
+        io._pub_types[pub.port] = pub.type
+    for sub in interfaces.subscriptions:
+        io._subs[sub.key] = h.helicsFederateRegisterSubscription(fed, sub.key, "")
+        io._sub_types[sub.key] = sub.type
+    for ep in interfaces.endpoints:
+        io._eps[ep.port] = h.helicsFederateRegisterEndpoint(fed, ep.port, "")
+
+
+def step_times(cfg: RuntimeConfig) -> Iterator[tuple[int, float]]:
+    """(k, nominal time) of every step from start_time to stop_time inclusive."""
+    n = int(math.floor((cfg.stop_time - cfg.start_time) / cfg.period + 1e-9))
+    for k in range(n + 1):
+        yield k, cfg.start_time + k * cfg.period
+
+
+def run(wrapper: FederateWrapper) -> int:
+    """Join the federation, drive the time loop, leave cleanly. Returns a process exit code."""
+    cfg = wrapper.runtime
+    fed = _create_federate(cfg)
+    io = StepIO(fed=fed, name=cfg.name)
+    completed = False
+    try:
+        _register(fed, io, wrapper.interfaces(cfg, wrapper.config))
+        h.helicsFederateEnterExecutingMode(fed)
+        wrapper.on_start(io)
+        offset = cfg.phase * PHASE_EPSILON
+        for k, t in step_times(cfg):
+            target = t + offset
+            granted = h.helicsFederateRequestTime(fed, target)
+            if granted + 1e-9 < target:
+                raise RuntimeError(f"{cfg.name}: granted {granted} before requested {target}")
+            io.time, io.step = t, k
+            wrapper.on_step(io)
+        completed = True
+        wrapper.on_stop(io, completed=True)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - any failure must take the federation down
+        message = f"{cfg.name} failed at t={io.time}: {exc!r}"
+        print(message, file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        try:
+            wrapper.on_stop(io, completed=False)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc(file=sys.stderr)
+        try:
+            h.helicsFederateGlobalError(fed, 1, message[:200])
+        except Exception:  # noqa: BLE001
+            pass
+        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+    finally:
+        try:
+            if completed:
+                h.helicsFederateDisconnect(fed)
+            h.helicsFederateFree(fed)
+        except Exception:  # noqa: BLE001
+            pass
+        h.helicsCloseLibrary()
+
+
+class BrokerHandle:
+    """A HELICS broker created in this process (the runner starts it in a child process)."""
+
+    def __init__(self, core_type: str, init: str):
+        self._broker = h.helicsCreateBroker(core_type, "", init)
+
+    def connected(self) -> bool:
+        return bool(h.helicsBrokerIsConnected(self._broker))
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait until every federate has disconnected; True if it happened in time."""
+        return bool(h.helicsBrokerWaitForDisconnect(self._broker, timeout_ms))
+
+    def close(self) -> None:
+        h.helicsBrokerDisconnect(self._broker)
+        h.helicsBrokerFree(self._broker)
+        h.helicsCloseLibrary()
