@@ -179,6 +179,19 @@ class StepIO:
         h.helicsEndpointSendBytesTo(self._eps[port], data.encode(), destination)
 
 
+class ScenarioContext(BaseModel):
+    """What the runner tells each federate kind about the rest of the scenario at compile time."""
+
+    model_config = ConfigDict(extra="forbid")
+    scenario: str
+    feeder: str
+    seed: int
+    duration_s: float
+    period_s: float
+    federates: dict[str, str] = Field(description="Federate name -> kind, for wiring.")
+    output_dir: str
+
+
 class FederateWrapper:
     """Base class of the thin HELICS wrapper around a pure model.
 
@@ -196,6 +209,24 @@ class FederateWrapper:
     @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: BaseModel) -> Interfaces:
         raise NotImplementedError
+
+    @classmethod
+    def autowire(cls, name: str, config: BaseModel, context: ScenarioContext) -> BaseModel:
+        """Fill config fields that depend on the rest of the scenario (feeder, peers, seed).
+
+        Called by the runner at compile time, so the per-federate config written by
+        `--dry-run` is complete. Default: unchanged.
+        """
+        return config
+
+    @classmethod
+    def report(cls, name: str, config: BaseModel, timeseries: Any, plots_dir: Any) -> dict:
+        """Post-run metrics (and plots into `plots_dir`) of this federate.
+
+        `timeseries` is the run's long-format pandas DataFrame (time, signal, id, value)
+        with signal = '<federate>.<field>'. Returns a JSON-able dict for metrics.json.
+        """
+        return {}
 
     def on_start(self, io: StepIO) -> None:
         """Called once in executing mode before the first step."""
