@@ -57,11 +57,29 @@ class Endpoint(BaseModel):
     payload: str = ""
 
 
+# ---- HELICS filters (communication-link attacks): see FilterSpec and StepIO.set_filter
+class FilterSpec(BaseModel):
+    """A global HELICS filter on other federates' endpoints, inactive until switched on.
+
+    'drop' is a random_drop filter whose probability is 0 (off) or 1 (on); 'delay' is a
+    delay filter whose delay is 0 (off) or the requested seconds (on). `direction` picks
+    the messages filtered: sent by the targets ('source'), sent to them ('destination'),
+    or both.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="Global filter name (unique in the run).")
+    kind: Literal["drop", "delay"]
+    targets: list[str] = Field(description="Global endpoint names, e.g. 'iot/smo_65'.")
+    direction: Literal["both", "source", "destination"] = "both"
+
+
 class Interfaces(BaseModel):
     model_config = ConfigDict(extra="forbid")
     publications: list[Publication] = Field(default_factory=list)
     subscriptions: list[Subscription] = Field(default_factory=list)
     endpoints: list[Endpoint] = Field(default_factory=list)
+    filters: list[FilterSpec] = Field(default_factory=list)
 
 
 class RuntimeConfig(BaseModel):
@@ -126,6 +144,7 @@ class StepIO:
     _subs: dict[str, Any] = field(default_factory=dict)
     _sub_types: dict[str, str] = field(default_factory=dict)
     _eps: dict[str, Any] = field(default_factory=dict)
+    _filters: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
     # ---- values
     def updated(self, key: str) -> bool:
@@ -177,6 +196,15 @@ class StepIO:
     def send(self, port: str, destination: str, payload: Payload | str) -> None:
         data = payload.to_wire() if isinstance(payload, Payload) else payload
         h.helicsEndpointSendBytesTo(self._eps[port], data.encode(), destination)
+
+    # ---- filters
+    def set_filter(self, name: str, active: bool, delay_s: float = 0.0) -> None:
+        """Switch a registered filter: drop all / none, or delay by `delay_s` / not at all."""
+        filt, kind = self._filters[name]
+        if kind == "drop":
+            h.helicsFilterSet(filt, "prob", 1.0 if active else 0.0)
+        else:
+            h.helicsFilterSet(filt, "delay", float(delay_s) if active else 0.0)
 
 
 class ScenarioContext(BaseModel):
@@ -263,6 +291,20 @@ def _register(fed: Any, io: StepIO, interfaces: Interfaces) -> None:
         io._sub_types[sub.key] = sub.type
     for ep in interfaces.endpoints:
         io._eps[ep.port] = h.helicsFederateRegisterEndpoint(fed, ep.port, "")
+    for spec in interfaces.filters:
+        io._filters[spec.name] = (_register_filter(fed, spec), spec.kind)
+
+
+def _register_filter(fed: Any, spec: FilterSpec) -> Any:
+    kind = h.HELICS_FILTER_TYPE_RANDOM_DROP if spec.kind == "drop" else h.HELICS_FILTER_TYPE_DELAY
+    filt = h.helicsFederateRegisterGlobalFilter(fed, kind, spec.name)
+    h.helicsFilterSet(filt, "prob" if spec.kind == "drop" else "delay", 0.0)
+    for target in spec.targets:
+        if spec.direction in ("both", "source"):
+            h.helicsFilterAddSourceTarget(filt, target)
+        if spec.direction in ("both", "destination"):
+            h.helicsFilterAddDestinationTarget(filt, target)
+    return filt
 
 
 def step_times(cfg: RuntimeConfig) -> Iterator[tuple[int, float]]:

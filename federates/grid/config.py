@@ -1,0 +1,34 @@
+"""Configuration of the grid federate."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BaselineConfig(BaseModel):
+    """Daily shape applied to the feeder's own spot loads (through OpenDSS LoadMult)."""
+
+    model_config = ConfigDict(extra="forbid")
+    shape: str = Field("residential", description="Built-in profile, a .csv path, or 'none' "
+                       "to switch the feeder's spot loads off (devices then supply all load).")
+    scale: float = Field(1.0, gt=0, description="Multiplier on the shape (peak load / nominal).")
+
+
+class ControlsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    regulators: bool = Field(True, description="Regulator controls act in each solve.")
+    capacitors: bool = Field(True, description="Capacitor controls act in each solve.")
+    locked_taps: dict[str, int] | Literal["published"] | None = Field(
+        None, description="Lock taps to these positions (or the feeder's published ones).")
+
+
+class GridConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feeder: str = Field("", description="Feeder name (default: the scenario's feeder).")
+    injection_sources: list[str] | None = Field(
+        None, description="Federates whose '<name>/injections' are applied (default: every "
+        "player and iot federate of the scenario).")
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    controls: ControlsConfig = Field(default_factory=ControlsConfig)

@@ -1,0 +1,236 @@
+"""Pure OpenDSS grid model: compile a feeder, apply load shape and injections, solve, measure.
+
+No HELICS here. The model owns one OpenDSS engine (opendssdirect's default instance), so one
+process holds one grid model. Measurements use OpenDSS bulk getters, never Python loops over
+network elements.
+
+Load shape: the baseline spot loads of the feeder follow a per-unit daily shape through
+OpenDSS's global `LoadMult`. Injections are extra constant-PQ loads that gridfed adds at
+each bus that receives injections; since `LoadMult` scales every load, their kW/kvar are
+divided by the multiplier so that the power drawn is exactly what the sources asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import opendssdirect as dss
+
+from federates.messages import GridState, Injection
+
+ANSI_A = (0.95, 1.05)
+ANSI_B = (0.917, 1.058)
+INJECTION_PREFIX = "gridfed_inj_"
+
+
+@dataclass
+class GridSetup:
+    """Everything the model needs to build itself (comes from the feeder and the config)."""
+
+    commands: list[str]
+    pcc_element: str
+    pcc_sign: float = 1.0
+    regulators: list[str] = field(default_factory=list)
+    locked_taps: dict[str, int] | None = None
+    regulator_control: bool = True
+    capacitor_control: bool = True
+    baseline_enabled: bool = True
+    max_control_iterations: int = 30
+
+
+def _check(result: str, command: str) -> None:
+    if result and ("error" in result.lower() or "not found" in result.lower()):
+        raise RuntimeError(f"OpenDSS rejected {command!r}: {result}")
+
+
+class GridModel:
+    """One OpenDSS circuit driven step by step."""
+
+    def __init__(self, setup: GridSetup):
+        self.setup = setup
+        for command in setup.commands:
+            _check(dss.Text.Command(command) or "", command)
+        self._configure_controls()
+        self.node_names: list[str] = list(dss.Circuit.AllNodeNames())
+        self.base_load_names: list[str] = list(dss.Loads.AllNames())
+        self._base_kw, self._base_kvar, self._base_bus = self._read_base_loads()
+        if not setup.baseline_enabled:
+            self._zero_baseline()
+        pd_names = list(dss.PDElements.AllNames())
+        self._line_mask = np.array([n.lower().startswith("line.") for n in pd_names])
+        self.line_names = [n.split(".", 1)[1] for n, m in zip(pd_names, self._line_mask,
+                                                              strict=True) if m]
+        self._inj_index: dict[str, int] = {}  # bus or element key -> OpenDSS load index (1-based)
+        self._inj_power: dict[str, tuple[float, float]] = {}
+        self._element_power: dict[str, tuple[float, float]] = {}
+        self.load_mult = 1.0
+
+    # ------------------------------------------------------------------ set-up
+    def _configure_controls(self) -> None:
+        if self.setup.locked_taps is not None:
+            for reg, tap in self.setup.locked_taps.items():
+                self.set_tap(reg, tap)
+        for name in dss.RegControls.AllNames() or []:
+            enabled = self.setup.regulator_control and self.setup.locked_taps is None
+            dss.Text.Command(f"RegControl.{name}.enabled={'yes' if enabled else 'no'}")
+        for name in dss.CapControls.AllNames() or []:
+            dss.Text.Command(
+                f"CapControl.{name}.enabled={'yes' if self.setup.capacitor_control else 'no'}")
+        dss.Solution.MaxControlIterations(self.setup.max_control_iterations)
+
+    def set_tap(self, regulator: str, tap: int) -> None:
+        """Set a regulator (transformer) winding-2 tap position in 0.00625 pu steps."""
+        dss.Transformers.Name(regulator)
+        dss.Transformers.Wdg(2)
+        dss.Transformers.Tap(1.0 + 0.00625 * tap)
+
+    def _read_base_loads(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        kw, kvar, buses = [], [], []
+        idx = dss.Loads.First()
+        while idx:
+            kw.append(dss.Loads.kW())
+            kvar.append(dss.Loads.kvar())
+            buses.append(dss.CktElement.BusNames()[0].split(".")[0])
+            idx = dss.Loads.Next()
+        return np.array(kw), np.array(kvar), buses
+
+    def _zero_baseline(self) -> None:
+        for name in self.base_load_names:
+            dss.Loads.Name(name)
+            dss.Loads.kW(0.0)
+            dss.Loads.kvar(0.0)
+        self._base_kw[:] = 0.0
+        self._base_kvar[:] = 0.0
+
+    def _bus_nodes(self, bus: str) -> list[int]:
+        if not dss.Circuit.SetActiveBus(bus) >= 0:
+            raise KeyError(f"bus {bus!r} is not in the feeder")
+        return [n for n in dss.Bus.Nodes() if n in (1, 2, 3)]
+
+    def _injection_load(self, key: str, bus: str, phases: list[int] | None) -> int:
+        """Index of the constant-PQ load carrying injections at `bus` (created on first use)."""
+        if key in self._inj_index:
+            return self._inj_index[key]
+        nodes = phases or self._bus_nodes(bus)
+        if not nodes:
+            raise KeyError(f"bus {bus!r} has no phase conductors")
+        dss.Circuit.SetActiveBus(bus)
+        kv_ln = dss.Bus.kVBase()
+        kv = kv_ln * np.sqrt(3) if len(nodes) > 1 else kv_ln
+        name = INJECTION_PREFIX + key.replace(".", "_")
+        command = (
+            f"New Load.{name} bus1={bus}.{'.'.join(map(str, nodes))} phases={len(nodes)} "
+            f"conn=wye model=1 kV={kv:.6f} kW=0 kvar=0 vminpu=0.5 vmaxpu=1.5"
+        )
+        _check(dss.Text.Command(command) or "", command)
+        dss.Loads.Name(name)
+        self._inj_index[key] = dss.Loads.Idx()
+        return self._inj_index[key]
+
+    # ------------------------------------------------------------------ per step
+    def set_load_multiplier(self, mult: float) -> None:
+        if mult <= 0:
+            raise ValueError(f"load multiplier must be > 0, got {mult}")
+        self.load_mult = float(mult)
+        dss.Solution.LoadMult(self.load_mult)
+
+    def apply_injections(self, sources: dict[str, list[Injection]]) -> None:
+        """Set the net power at each bus to the sum of every source's injections there.
+
+        `sources` maps a source name to its latest injection list; a bus a source no longer
+        mentions goes back to zero for that source (a set replaces the previous one).
+        """
+        totals: dict[tuple[str, tuple[int, ...] | None], list[float]] = {}
+        for items in sources.values():
+            for inj in items:
+                key = (inj.bus, tuple(inj.phases) if inj.phases else None)
+                acc = totals.setdefault(key, [0.0, 0.0])
+                acc[0] += inj.p_kw
+                acc[1] += inj.q_kvar
+        wanted: dict[str, tuple[float, float]] = {}
+        for (bus, phases), (p, q) in totals.items():
+            key = bus if phases is None else f"{bus}.{'.'.join(map(str, phases))}"
+            self._injection_load(key, bus, list(phases) if phases else None)
+            wanted[key] = (p, q)
+        for key in self._inj_index:
+            wanted.setdefault(key, (0.0, 0.0))
+        self._inj_power = wanted
+        self._write_injections()
+
+    def _write_injections(self) -> None:
+        scale = 1.0 / self.load_mult
+        for key, (p, q) in self._inj_power.items():
+            dss.Loads.Idx(self._inj_index[key])
+            dss.Loads.kW(p * scale)
+            dss.Loads.kvar(q * scale)
+
+    def solve(self) -> bool:
+        """Solve the power flow with the configured controls; True if it converged."""
+        self._write_injections()  # keep injections exact if the multiplier changed
+        dss.Solution.Solve()
+        return bool(dss.Solution.Converged())
+
+    # ------------------------------------------------------------------ measurements
+    def pcc_power(self) -> tuple[float, float]:
+        """(P kW, Q kvar) imported: pcc_sign * power into the PCC element's terminal 1."""
+        dss.Circuit.SetActiveElement(self.setup.pcc_element)
+        powers = np.asarray(dss.CktElement.Powers())
+        first = powers[: len(powers) // dss.CktElement.NumTerminals()]
+        sign = self.setup.pcc_sign
+        return sign * float(first[0::2].sum()), sign * float(first[1::2].sum())
+
+    def voltages_pu(self) -> np.ndarray:
+        return np.asarray(dss.Circuit.AllBusMagPu())
+
+    def taps(self) -> dict[str, int]:
+        out = {}
+        for reg in self.setup.regulators:
+            dss.Transformers.Name(reg)
+            dss.Transformers.Wdg(2)
+            out[reg] = int(round((dss.Transformers.Tap() - 1.0) / 0.00625))
+        return out
+
+    def bus_load_kw(self) -> dict[str, float]:
+        """Active power drawn at each bus that has baseline load or injections (requested)."""
+        out: dict[str, float] = {}
+        for bus, kw in zip(self._base_bus, self._base_kw * self.load_mult, strict=True):
+            out[bus] = out.get(bus, 0.0) + float(kw)
+        for key, (p, _) in self._inj_power.items():
+            bus = key.split(".")[0]
+            out[bus] = out.get(bus, 0.0) + p
+        return out
+
+    def measure(self, time: float, converged: bool) -> GridState:
+        v = self.voltages_pu()
+        live = v > 0.1  # de-energised nodes are not voltage violations
+        vl = v[live]
+        p, q = self.pcc_power()
+        losses = np.asarray(dss.Circuit.Losses()) / 1000.0
+        loading = np.asarray(dss.PDElements.AllPctNorm())[self._line_mask]
+        taps = self.taps()
+        return GridState(
+            time=time,
+            converged=converged,
+            pcc_p_kw=p,
+            pcc_q_kvar=q,
+            losses_kw=float(losses[0]),
+            losses_kvar=float(losses[1]),
+            v_min_pu=float(vl.min()) if vl.size else 0.0,
+            v_max_pu=float(vl.max()) if vl.size else 0.0,
+            ansi_a_violations=int(((vl < ANSI_A[0]) | (vl > ANSI_A[1])).sum()),
+            ansi_b_violations=int(((vl < ANSI_B[0]) | (vl > ANSI_B[1])).sum()),
+            node_names=self.node_names,
+            v_pu=np.round(v, 7).tolist(),
+            line_names=self.line_names,
+            line_loading_pct=np.round(loading, 4).tolist(),
+            tap_names=list(taps),
+            taps=list(taps.values()),
+            bus_p_kw=self.bus_load_kw(),
+        )
+
+    def step(self, time: float, load_mult: float, sources: dict[str, list[Injection]]) -> GridState:
+        """One time step: shape, injections, solve, measure."""
+        self.set_load_multiplier(load_mult)
+        self.apply_injections(sources)
+        return self.measure(time, self.solve())

@@ -1,0 +1,93 @@
+"""Pure recorder: long-format rows (time, signal, id, value) written in parquet parts.
+
+Each chunk is a complete parquet file under `<output>/timeseries.parts/`, so a crash loses at
+most the chunk in memory. `merge_parts` joins them into one `timeseries.parquet` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from federates.messages import ALL_PAYLOADS, Payload
+
+SCHEMA = pa.schema([
+    ("time", pa.float64()),
+    ("signal", pa.string()),
+    ("id", pa.string()),
+    ("value", pa.float64()),
+])
+PARTS_DIR = "timeseries.parts"
+PAYLOADS: dict[str, type[Payload]] = {m.__name__: m for m in ALL_PAYLOADS}
+
+
+def signal_prefix(key: str) -> str:
+    """'grid/state' -> 'grid': a federate's payload fields become 'grid.<field>' signals."""
+    return key.split("/", 1)[0]
+
+
+class RecorderModel:
+    def __init__(self, output_dir: Path, chunk_steps: int):
+        self.parts = Path(output_dir) / PARTS_DIR
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self.chunk_steps = chunk_steps
+        self._cols: dict[str, list] = {name: [] for name in SCHEMA.names}
+        self._steps = 0
+        self._part = 0
+        self.last_time = 0.0
+
+    def add_payload(self, time: float, key: str, payload: Payload) -> None:
+        prefix = signal_prefix(key)
+        for signal, ident, value in payload.rows():
+            self._append(time, f"{prefix}.{signal}", ident, value)
+
+    def add_vector(self, time: float, key: str, values: list[float]) -> None:
+        signal = key.replace("/", ".")
+        for i, value in enumerate(values):
+            self._append(time, signal, str(i), float(value))
+
+    def _append(self, time: float, signal: str, ident: str, value: float) -> None:
+        cols = self._cols
+        cols["time"].append(time)
+        cols["signal"].append(signal)
+        cols["id"].append(ident)
+        cols["value"].append(value)
+
+    def end_step(self, time: float) -> None:
+        self.last_time = time
+        self._steps += 1
+        if self._steps % self.chunk_steps == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._cols["time"]:
+            return
+        table = pa.table(self._cols, schema=SCHEMA)
+        path = self.parts / f"part-{self._part:05d}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.rename(path)  # a part is either complete or absent
+        self._part += 1
+        self._cols = {name: [] for name in SCHEMA.names}
+        (self.parts.parent / "progress.json").write_text(json.dumps({"time": self.last_time}))
+
+
+def merge_parts(output_dir: Path) -> Path | None:
+    """Join the parts into `timeseries.parquet` (sorted by time, signal, id); remove the parts."""
+    parts_dir = Path(output_dir) / PARTS_DIR
+    files = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
+    if not files:
+        return None
+    table = pa.concat_tables([pq.read_table(f) for f in files])
+    table = table.sort_by([("time", "ascending"), ("signal", "ascending"), ("id", "ascending")])
+    target = Path(output_dir) / "timeseries.parquet"
+    tmp = target.with_suffix(".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.rename(target)
+    for f in parts_dir.iterdir():
+        f.unlink()
+    parts_dir.rmdir()
+    return target

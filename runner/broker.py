@@ -1,0 +1,51 @@
+"""Child-process entry point of a run's HELICS broker (same interpreter as the federates).
+
+Prints 'gridfed-broker ready' once listening, then lives until every federate has left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from federates.process import die_with_parent, terminate_as_interrupt
+
+READY = "gridfed-broker ready"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runner.broker")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--key", default="")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--federates", type=int, required=True)
+    parser.add_argument("--core-type", default="tcp_ss")
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args(argv)
+    die_with_parent()
+    terminate_as_interrupt()
+    from federates.runtime import BrokerHandle, broker_init
+
+    init = broker_init(args.host, args.port, args.key, args.name, args.federates, args.log_level)
+    try:
+        broker = BrokerHandle(args.core_type, init)
+    except Exception as exc:  # noqa: BLE001 - report any start-up failure to the runner
+        print(f"broker failed to start on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 3
+    if not broker.connected():
+        print(f"broker not listening on {args.host}:{args.port}", file=sys.stderr)
+        return 3
+    print(READY, flush=True)
+    try:
+        while not broker.wait(500):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

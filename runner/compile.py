@@ -1,0 +1,153 @@
+"""Compile a validated scenario into per-federate configs and a launch plan.
+
+Compilation validates each federate's config against its kind's config model (errors name
+`federates.<name>.config.<field>`), lets each kind fill what depends on the rest of the
+scenario (`autowire`), computes every federate's HELICS interfaces and checks that each
+subscription has a publisher.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from federates.registry import wrapper_class
+from federates.runtime import PHASES, Interfaces, Publication, RuntimeConfig, ScenarioContext
+from runner.schema import Scenario, ScenarioError, format_validation_error
+
+KIND_PHASE = {
+    "attacker": PHASES["attacker"],
+    "player": PHASES["devices"],
+    "iot": PHASES["devices"],
+    "grid": PHASES["grid"],
+    "market": PHASES["market"],
+    "resilience": PHASES["resilience"],
+    "recorder": PHASES["recorder"],
+}
+
+
+@dataclass
+class CompiledFederate:
+    name: str
+    kind: str
+    runtime: RuntimeConfig
+    config: BaseModel
+    interfaces: Interfaces
+
+    def spec(self) -> dict[str, Any]:
+        """The JSON a child process reads: `python -m federates <this file>`."""
+        return {"kind": self.kind, "runtime": self.runtime.model_dump(),
+                "config": self.config.model_dump(mode="json")}
+
+
+@dataclass
+class Plan:
+    scenario: Scenario
+    broker_host: str
+    broker_port: int
+    broker_key: str
+    broker_name: str
+    federates: list[CompiledFederate]
+
+    @property
+    def expected_federates(self) -> int:
+        return len(self.federates) + len(self.scenario.external)
+
+    def broker_address(self) -> str:
+        return f"tcp://{self.broker_host}:{self.broker_port}"
+
+    def write(self, directory: Path) -> Path:
+        """Write configs/<name>.json for each federate and launch_plan.json; returns the plan."""
+        configs = directory / "configs"
+        configs.mkdir(parents=True, exist_ok=True)
+        steps = []
+        for fed in self.federates:
+            path = configs / f"{fed.name}.json"
+            path.write_text(json.dumps(fed.spec(), indent=2) + "\n")
+            steps.append({
+                "name": fed.name, "kind": fed.kind, "phase": fed.runtime.phase,
+                "period_s": fed.runtime.period, "command": ["python", "-m", "federates",
+                                                            f"configs/{fed.name}.json"],
+                "publications": [f"{fed.name}/{p.port}" for p in fed.interfaces.publications],
+                "subscriptions": [s.key for s in fed.interfaces.subscriptions],
+                "endpoints": [f"{fed.name}/{e.port}" for e in fed.interfaces.endpoints],
+            })
+        plan = {
+            "broker": {"address": self.broker_address(), "name": self.broker_name,
+                       "key": self.broker_key, "core_type": self.scenario.broker.core_type,
+                       "federates": self.expected_federates},
+            "external": self.scenario.external,
+            "federates": steps,
+        }
+        path = directory / "launch_plan.json"
+        path.write_text(json.dumps(plan, indent=2) + "\n")
+        return path
+
+
+def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
+                     broker_key: str, broker_name: str) -> Plan:
+    context = ScenarioContext(
+        scenario=scenario.name, feeder=scenario.feeder, seed=scenario.seed,
+        duration_s=scenario.duration, period_s=scenario.period,
+        federates={name: spec.kind for name, spec in scenario.federates.items()},
+        output_dir=str(output_dir),
+    )
+    compiled: list[CompiledFederate] = []
+    for name, spec in scenario.federates.items():
+        cls = wrapper_class(spec.kind)
+        try:
+            config = cls.config_model.model_validate(spec.config)
+        except ValidationError as exc:
+            raise ScenarioError(format_validation_error(
+                scenario.name, exc, prefix=f"federates.{name}.config")) from None
+        try:
+            config = cls.autowire(name, config, context)
+        except (ValueError, KeyError) as exc:
+            raise ScenarioError(f"{scenario.name}: federates.{name}: {exc}") from None
+        runtime = RuntimeConfig(
+            name=name, broker_address=scenario.broker.host, broker_port=broker_port,
+            broker_key=broker_key, core_type=scenario.broker.core_type,
+            period=spec.period or scenario.period,
+            phase=spec.phase if spec.phase is not None else KIND_PHASE.get(spec.kind, 1),
+            stop_time=scenario.duration, log_level=scenario.broker.log_level,
+        )
+        compiled.append(CompiledFederate(name, spec.kind, runtime, config,
+                                         cls.interfaces(runtime, config)))
+    _wire_publications(scenario, compiled)
+    _check_subscriptions(scenario, compiled)
+    return Plan(scenario, scenario.broker.host, broker_port, broker_key, broker_name, compiled)
+
+
+def _publications(compiled: list[CompiledFederate]) -> dict[str, Publication]:
+    return {f"{fed.name}/{pub.port}": pub for fed in compiled
+            for pub in fed.interfaces.publications}
+
+
+def _wire_publications(scenario: Scenario, compiled: list[CompiledFederate]) -> None:
+    """Give kinds that consume 'everything published' (the recorder) the full list."""
+    pubs = _publications(compiled)
+    for fed in compiled:
+        cls = wrapper_class(fed.kind)
+        hook = getattr(cls, "wire_publications", None)
+        if hook is None:
+            continue
+        try:
+            fed.config = hook(fed.config, pubs)
+        except ValueError as exc:
+            raise ScenarioError(f"{scenario.name}: federates.{fed.name}.config: {exc}") from None
+        fed.interfaces = cls.interfaces(fed.runtime, fed.config)
+
+
+def _check_subscriptions(scenario: Scenario, compiled: list[CompiledFederate]) -> None:
+    pubs = _publications(compiled)
+    for fed in compiled:
+        for sub in fed.interfaces.subscriptions:
+            source = sub.key.split("/", 1)[0]
+            if sub.key not in pubs and source not in scenario.external:
+                raise ScenarioError(
+                    f"{scenario.name}: federates.{fed.name} subscribes to {sub.key!r}, which no "
+                    f"federate publishes (known: {sorted(pubs)})")

@@ -1,0 +1,184 @@
+"""Start a run's broker and federates as child processes and watch them.
+
+One failing federate, a wall-clock timeout or Ctrl-C stops the whole federation: every
+child runs in its own process group and receives SIGTERM, then SIGKILL; children also
+die with the runner (PR_SET_PDEATHSIG). Nothing survives the run, and the broker's port
+is free again when `run_federation` returns.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.broker import READY
+from runner.compile import Plan
+
+POLL_S = 0.05
+TERM_GRACE_S = 5.0
+BROKER_START_S = 20.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now (the broker binds it next)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Outcome:
+    status: str  # "ok" | "failed" | "timeout" | "interrupted"
+    wall_time_s: float
+    failed: str | None = None
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+class Federation:
+    """The child processes of one run."""
+
+    def __init__(self, plan: Plan, run_dir: Path):
+        self.plan = plan
+        self.run_dir = run_dir
+        self.logs = run_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=self.run_dir, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+        )
+        log.close()
+        self.procs[name] = proc
+        return proc
+
+    def start_broker(self) -> None:
+        plan = self.plan
+        proc = self._spawn("broker", [
+            "-m", "runner.broker", "--host", plan.broker_host, "--port", str(plan.broker_port),
+            "--key", plan.broker_key, "--name", plan.broker_name,
+            "--federates", str(plan.expected_federates),
+            "--core-type", plan.scenario.broker.core_type,
+            "--log-level", plan.scenario.broker.log_level,
+        ])
+        deadline = time.monotonic() + BROKER_START_S
+        log = self.logs / "broker.log"
+        while time.monotonic() < deadline:
+            if READY in log.read_text(errors="replace"):
+                return
+            if proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {proc.returncode}:\n{tail(log)}")
+            time.sleep(POLL_S)
+        raise RuntimeError(f"broker did not start within {BROKER_START_S:.0f} s:\n{tail(log)}")
+
+    def start_federates(self) -> None:
+        for fed in self.plan.federates:
+            self._spawn(fed.name, ["-m", "federates", str(self.run_dir / "configs" /
+                                                            f"{fed.name}.json")])
+
+    def watch(self, timeout_s: float, on_tick: Callable[[], None] | None = None) -> Outcome:
+        start = time.monotonic()
+        names = [f.name for f in self.plan.federates]
+        try:
+            while True:
+                codes = {n: self.procs[n].poll() for n in names}
+                failed = [n for n, c in codes.items() if c not in (None, 0)]
+                broker_code = self.procs["broker"].poll()
+                if failed:
+                    return self._fail("failed", failed[0], start, f"{failed[0]} exited with "
+                                      f"code {codes[failed[0]]}")
+                if all(c == 0 for c in codes.values()):
+                    self._wait_broker(start)
+                    return Outcome("ok", time.monotonic() - start, exit_codes=self.exit_codes())
+                if broker_code not in (None, 0):
+                    return self._fail("failed", "broker", start,
+                                      f"broker exited with code {broker_code}")
+                if time.monotonic() - start > timeout_s:
+                    return self._fail("timeout", None, start,
+                                      f"wall-clock timeout after {timeout_s:.0f} s")
+                if on_tick:
+                    on_tick()
+                time.sleep(POLL_S)
+        except KeyboardInterrupt:
+            return self._fail("interrupted", None, start, "interrupted by the user")
+
+    def _wait_broker(self, start: float) -> None:
+        try:
+            self.procs["broker"].wait(timeout=TERM_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.stop()
+
+    def _fail(self, status: str, failed: str | None, start: float, message: str) -> Outcome:
+        self.stop()
+        return Outcome(status, time.monotonic() - start, failed=failed,
+                       exit_codes=self.exit_codes(), message=message)
+
+    def exit_codes(self) -> dict[str, int | None]:
+        return {n: p.returncode for n, p in self.procs.items()}
+
+    def stop(self) -> None:
+        """SIGTERM every live child's process group, then SIGKILL what is left."""
+        live = [p for p in self.procs.values() if p.poll() is None]
+        for proc in live:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + TERM_GRACE_S
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        for proc in self.procs.values():  # grandchildren of a group that exited cleanly
+            _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
+                   on_tick: Callable[[], None] | None = None,
+                   on_broker_ready: Callable[[], None] | None = None) -> Outcome:
+    """Start broker and federates of a compiled plan and watch them to the end."""
+    federation = Federation(plan, run_dir)
+    start = time.monotonic()
+    try:
+        federation.start_broker()
+        if on_broker_ready:
+            on_broker_ready()
+        federation.start_federates()
+    except KeyboardInterrupt:
+        federation.stop()
+        return Outcome("interrupted", time.monotonic() - start, message="interrupted")
+    except RuntimeError as exc:
+        federation.stop()
+        return Outcome("failed", time.monotonic() - start, failed="broker", message=str(exc),
+                       exit_codes=federation.exit_codes())
+    outcome = federation.watch(timeout_s, on_tick)
+    outcome.wall_time_s = time.monotonic() - start
+    return outcome

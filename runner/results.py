@@ -1,0 +1,117 @@
+"""Results folder of a run: resolved scenario, parquet time series, metrics, plots, logs.
+
+Layout:
+    scenario.yaml        resolved scenario (+ gridfed version, seed, overrides)
+    configs/*.json       per-federate configs; launch_plan.json
+    timeseries.parquet   long format: time [s], signal, id, value
+    metrics.json         run status and each federate's metrics
+    plots/*.png          each federate's plots
+    logs/*.log           broker and federate output
+An existing non-empty folder is never reused: nothing of an earlier result is overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from federates.recorder.model import merge_parts
+from federates.registry import wrapper_class
+from runner.schema import Scenario, ScenarioError
+
+INCOMPLETE_MARKER = "INCOMPLETE"
+
+
+def gridfed_version() -> str:
+    try:
+        return version("gridfed")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def make_run_dir(out: Path | None, scenario_name: str, base: Path = Path("results")) -> Path:
+    """Create a fresh results folder; refuse one that already holds anything."""
+    if out is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = base / f"{scenario_name}-{stamp}-{secrets.token_hex(2)}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ScenarioError(f"--out {out}: folder exists and is not empty; results are never "
+                            "overwritten (choose another folder or remove it)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out.resolve()
+
+
+def write_resolved_scenario(run_dir: Path, scenario: Scenario, source: str,
+                            overrides: list[str]) -> Path:
+    data = scenario.model_dump(mode="json")
+    data["gridfed"] = {"version": gridfed_version(), "source": source, "overrides": overrides}
+    path = run_dir / "scenario.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def read_timeseries(run_dir: Path) -> pd.DataFrame:
+    path = run_dir / "timeseries.parquet"
+    if not path.exists():
+        return pd.DataFrame({"time": [], "signal": [], "id": [], "value": []})
+    return pd.read_parquet(path)
+
+
+def federate_reports(run_dir: Path, ts: pd.DataFrame) -> dict[str, Any]:
+    """Run every federate kind's `report` on the recorded series (plots into plots/)."""
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    reports: dict[str, Any] = {}
+    for cfg_path in sorted((run_dir / "configs").glob("*.json")):
+        spec = json.loads(cfg_path.read_text())
+        cls = wrapper_class(spec["kind"])
+        config = cls.config_model.model_validate(spec["config"])
+        name = cfg_path.stem
+        try:
+            result = cls.report(name, config, ts, plots)
+        except Exception as exc:  # noqa: BLE001 - one broken report must not hide the others
+            result = {"report_error": repr(exc)}
+        if result:
+            reports[name] = result
+    return reports
+
+
+def finalize(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
+    """Merge the recorder's parts, compute reports and write metrics.json."""
+    merge_parts(run_dir)
+    complete = status.get("status") == "ok"
+    marker = run_dir / INCOMPLETE_MARKER
+    if complete:
+        marker.unlink(missing_ok=True)
+    else:
+        marker.write_text(f"{status.get('status')}: {status.get('message', '')}\n")
+    ts = read_timeseries(run_dir)
+    metrics = {
+        "scenario": status.get("scenario"),
+        "complete": complete,
+        **status,
+        "recorded_until_s": float(ts["time"].max()) if len(ts) else None,
+        "federates": federate_reports(run_dir, ts) if len(ts) else {},
+    }
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    return metrics
+
+
+def regenerate(run_dir: Path) -> dict[str, Any]:
+    """Recompute metrics and plots of an existing results folder (`gridfed report`)."""
+    metrics_path = run_dir / "metrics.json"
+    if not (run_dir / "configs").is_dir():
+        raise ScenarioError(f"{run_dir}: not a gridfed results folder (no configs/)")
+    old = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    merge_parts(run_dir)
+    ts = read_timeseries(run_dir)
+    old["federates"] = federate_reports(run_dir, ts)
+    metrics_path.write_text(json.dumps(old, indent=2, default=str) + "\n")
+    return old

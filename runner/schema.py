@@ -1,0 +1,183 @@
+"""Scenario schema: YAML -> validated `Scenario`, with `--set KEY=VALUE` overrides.
+
+Every error names the file, the field path, the value given and what was expected, and is
+raised before anything starts.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+_UNITS = {"s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400}
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([a-z]*)\s*$")
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message says where and why."""
+
+
+def parse_duration(value: Any) -> float:
+    """'24h', '15min', '30s', '2d' or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '30s', '15min', '24h' or seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.lower())
+        if match and match.group(2) in ("", *_UNITS):
+            return float(match.group(1)) * _UNITS.get(match.group(2), 1)
+    raise ValueError(f"expected a duration like '30s', '15min', '24h' or seconds, got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class FederateSpec(BaseModel):
+    """One federate of the scenario; `config` is validated by the kind's own config model."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    period: Duration | None = Field(None, gt=0, description="Step [s] (default: scenario period).")
+    phase: int | None = Field(None, ge=0, le=9, description="Order within a step.")
+    config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def known_kind(cls, kind: str) -> str:
+        from federates.registry import KINDS
+
+        if kind not in KINDS:
+            raise ValueError(f"unknown federate kind {kind!r}; expected one of {sorted(KINDS)}")
+        return kind
+
+
+class BrokerSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field("127.0.0.1", description="Interface the broker binds to.")
+    port: int | None = Field(None, ge=1024, le=65535, description="Default: a free port.")
+    core_type: Literal["tcp_ss", "tcp", "zmq"] = "tcp_ss"
+    log_level: Literal["error", "warning", "summary", "connections", "debug"] = "warning"
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = Field(0, ge=0)
+    feeder: str
+    duration: Duration = Field(gt=0)
+    period: Duration = Field(60.0, gt=0)
+    timeout: Duration = Field(900.0, gt=0, description="Wall-clock limit of the run [s].")
+    broker: BrokerSpec = Field(default_factory=BrokerSpec)
+    external: list[Annotated[str, Field(pattern=NAME)]] = Field(
+        default_factory=list, description="Federates started by the user that the broker awaits.")
+    federates: dict[Annotated[str, Field(pattern=NAME)], FederateSpec]
+
+    @field_validator("feeder")
+    @classmethod
+    def known_feeder(cls, feeder: str) -> str:
+        import feeders
+
+        known = [f.name for f in feeders.list_feeders()]
+        if feeder not in known:
+            raise ValueError(f"unknown feeder {feeder!r}; expected one of {known}")
+        return feeder
+
+
+def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:
+    lines = [f"{source}: invalid scenario"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  {path or '<root>'}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _resolve_path(data: dict[str, Any], key: str) -> list[str]:
+    """Map a --set key to a path in the scenario dict.
+
+    'duration' -> ['duration']; 'grid.period' -> ['federates', 'grid', 'period'];
+    'houses.weather' -> ['federates', 'houses', 'config', 'weather'].
+    """
+    parts = key.split(".")
+    if parts[0] in Scenario.model_fields:
+        return parts
+    federates = data.get("federates") or {}
+    if parts[0] in federates:
+        rest = parts[1:]
+        if not rest:
+            raise ScenarioError(f"--set {key}: name a field of federate {parts[0]!r}")
+        if rest[0] not in FederateSpec.model_fields:
+            rest = ["config", *rest]
+        return ["federates", parts[0], *rest]
+    raise ScenarioError(
+        f"--set {key}: unknown field {parts[0]!r}; expected a scenario field "
+        f"{sorted(Scenario.model_fields)} or a federate name {sorted(federates)}")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ScenarioError(f"--set {item!r}: expected KEY=VALUE")
+        path = _resolve_path(data, key.strip())
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ScenarioError(f"--set {key}: {part!r} is not a mapping")
+        node[path[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{path}: scenario file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    return data
+
+
+def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
+    data = apply_overrides(read_yaml(path), overrides or [])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(str(path), exc)) from None
+
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def find_scenario(name_or_path: str) -> Path:
+    """A path, or the name of a shipped scenario (e.g. 'baseline_ieee123')."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix in (".yaml", ".yml"):
+        return path
+    shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if shipped.exists():
+        return shipped
+    raise ScenarioError(f"{name_or_path}: no such file, and no shipped scenario of that name "
+                        f"(see 'gridfed scenarios list')")
+
+
+def shipped_scenarios() -> list[tuple[str, str]]:
+    out = []
+    for path in sorted(SCENARIO_DIR.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            data = {}
+        out.append((path.stem, str(data.get("description", "")).strip()))
+    return out

@@ -1,0 +1,122 @@
+"""One `gridfed run`: validate, compile, launch, watch, finalize, summarise."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from runner.compile import compile_scenario
+from runner.launch import free_port, run_federation, tail
+from runner.results import finalize, make_run_dir, write_resolved_scenario
+from runner.schema import ScenarioError, find_scenario, load_scenario
+
+SUMMARY_FIELDS = (
+    ("energy_imported_kwh", "energy imported [kWh]"),
+    ("peak_import_kw", "peak import [kW]"),
+    ("v_min_pu", "min voltage [pu]"),
+    ("v_max_pu", "max voltage [pu]"),
+    ("ansi_a_violation_node_steps", "ANSI A violations [node-steps]"),
+    ("ansi_b_violation_node_steps", "ANSI B violations [node-steps]"),
+    ("losses_kwh", "losses [kWh]"),
+)
+
+
+@dataclass
+class RunRequest:
+    scenario: str
+    out: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+    timeout: float | None = None
+    broker_port: int | None = None
+    external: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+
+def execute(request: RunRequest, console: Console) -> int:
+    """Run a scenario end to end; returns the process exit code (0 only on a complete run)."""
+    path = find_scenario(request.scenario)
+    overrides = list(request.overrides)
+    scenario = load_scenario(path, overrides)
+    if request.external:
+        scenario = scenario.model_copy(update={"external": [*scenario.external,
+                                                            *request.external]})
+    if request.broker_port is not None:
+        scenario.broker.port = request.broker_port
+    timeout = request.timeout or scenario.timeout
+    run_dir = make_run_dir(request.out, scenario.name)
+    try:
+        port = scenario.broker.port or free_port(scenario.broker.host)
+        key = secrets.token_hex(8)
+        plan = compile_scenario(scenario, run_dir, port, key, f"gridfed-{key[:8]}")
+    except ScenarioError:
+        _discard(run_dir)
+        raise
+    write_resolved_scenario(run_dir, scenario, str(path), overrides)
+    plan.write(run_dir)
+    if request.dry_run:
+        console.print(f"dry run: configs and launch plan written to [bold]{run_dir}[/]")
+        return 0
+
+    def announce_broker() -> None:
+        if scenario.external:
+            console.print(
+                f"broker listening at [bold]{plan.broker_address()}[/] "
+                f"(core type {scenario.broker.core_type}, broker key {plan.broker_key}); "
+                f"waiting for external federate(s): {', '.join(scenario.external)}\n"
+                f"  core init string: --broker_address={plan.broker_address()} "
+                f"--brokerkey={plan.broker_key}")
+
+    progress_file = run_dir / "progress.json"
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total:.0f} s simulated"),
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:
+        task = progress.add_task(scenario.name, total=scenario.duration)
+
+        def tick() -> None:
+            try:
+                done = json.loads(progress_file.read_text())["time"]
+            except (FileNotFoundError, ValueError, KeyError):
+                return
+            progress.update(task, completed=done)
+
+        outcome = run_federation(plan, run_dir, timeout, on_tick=tick,
+                                 on_broker_ready=announce_broker)
+    status = {"scenario": scenario.name, "status": outcome.status,
+              "message": outcome.message, "failed_federate": outcome.failed,
+              "wall_time_s": round(outcome.wall_time_s, 3), "exit_codes": outcome.exit_codes}
+    metrics = finalize(run_dir, status)
+    progress_file.unlink(missing_ok=True)
+    if not outcome.ok:
+        console.print(f"[bold red]run {outcome.status}[/]: {outcome.message}")
+        if outcome.failed:
+            console.print(f"--- last lines of logs/{outcome.failed}.log ---")
+            console.print(tail(run_dir / "logs" / f"{outcome.failed}.log"), markup=False,
+                          highlight=False)
+        console.print(f"partial results (marked incomplete): {run_dir}")
+        return 1
+    _print_summary(console, metrics, outcome.wall_time_s)
+    console.print(f"results: {run_dir}")
+    return 0
+
+
+def _discard(run_dir: Path) -> None:
+    """Remove a results folder this run created but never used (compile failed)."""
+    for sub in sorted(run_dir.rglob("*"), reverse=True):
+        sub.unlink() if sub.is_file() else sub.rmdir()
+    run_dir.rmdir()
+
+
+def _print_summary(console: Console, metrics: dict, wall_s: float) -> None:
+    table = Table(title=f"{metrics['scenario']} ({wall_s:.1f} s wall)", show_header=False)
+    for name, fed in metrics.get("federates", {}).items():
+        for key, label in SUMMARY_FIELDS:
+            if key in fed:
+                table.add_row(f"{name}: {label}", f"{fed[key]}")
+    console.print(table)
