@@ -5,7 +5,9 @@ CONFIG.json = {"kind": ..., "runtime": RuntimeConfig, "config": <kind's config m
 
 from __future__ import annotations
 
+import faulthandler
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ def main(argv: list[str]) -> int:
         return 2
     die_with_parent()
     terminate_as_interrupt()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     from federates.registry import wrapper_class
     from federates.runtime import RuntimeConfig, run
 

@@ -17,8 +17,18 @@ KINDS: dict[str, str] = {
 }
 
 
+def is_custom(kind: str) -> bool:
+    """A user federate given as 'package.module:WrapperClass' (importable from the cwd)."""
+    return ":" in kind
+
+
 def wrapper_class(kind: str) -> type[FederateWrapper]:
-    if kind not in KINDS:
-        raise KeyError(f"unknown federate kind {kind!r}; expected one of {sorted(KINDS)}")
-    module_name, _, cls_name = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module_name), cls_name)
+    if kind not in KINDS and not is_custom(kind):
+        raise KeyError(f"unknown federate kind {kind!r}; expected one of {sorted(KINDS)} "
+                       "or 'module:WrapperClass'")
+    module_name, _, cls_name = KINDS.get(kind, kind).partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, FederateWrapper)):
+        raise KeyError(f"federate kind {kind!r}: {cls_name} is not a FederateWrapper "
+                       f"in {module_name}")
+    return cls

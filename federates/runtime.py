@@ -31,6 +31,9 @@ from federates.messages import Payload
 
 log = logging.getLogger("gridfed.runtime")
 
+EXIT_FAILED = 1  # the federate's own code failed
+EXIT_COLLATERAL = 3  # HELICS stopped it (another federate failed, broker gone)
+EXIT_INTERRUPTED = 130
 PHASE_EPSILON = 1e-3  # seconds between phases inside one step
 PHASES = {"attacker": 0, "devices": 1, "grid": 2, "market": 3, "resilience": 4, "recorder": 5}
 
@@ -90,11 +93,14 @@ class RuntimeConfig(BaseModel):
     broker_address: str = "127.0.0.1"
     broker_port: int = 23500
     broker_key: str = ""
-    core_type: str = "tcp_ss"
+    core_type: str = "zmq_ss"
     period: float = Field(60.0, gt=0)
     phase: int = Field(0, ge=0, le=9)
     stop_time: float = Field(3600.0, ge=0)
     start_time: float = 0.0
+    follow: list[str] = Field(
+        default_factory=list, description="Double publications this federate waits on but "
+        "ignores (the recorder's clock): keeps it at most one step ahead of their owners.")
     connect_timeout_s: float = 30.0
     log_level: str = "warning"
 
@@ -322,6 +328,8 @@ def run(wrapper: FederateWrapper) -> int:
     completed = False
     try:
         _register(fed, io, wrapper.interfaces(cfg, wrapper.config))
+        for key in cfg.follow:
+            h.helicsFederateRegisterSubscription(fed, key, "")
         h.helicsFederateEnterExecutingMode(fed)
         wrapper.on_start(io)
         offset = cfg.phase * PHASE_EPSILON
@@ -347,7 +355,9 @@ def run(wrapper: FederateWrapper) -> int:
             h.helicsFederateGlobalError(fed, 1, message[:200])
         except Exception:  # noqa: BLE001
             pass
-        return 130 if isinstance(exc, KeyboardInterrupt) else 1
+        if isinstance(exc, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        return EXIT_COLLATERAL if isinstance(exc, h.HelicsException) else EXIT_FAILED
     finally:
         try:
             if completed:

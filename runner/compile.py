@@ -118,6 +118,7 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
         compiled.append(CompiledFederate(name, spec.kind, runtime, config,
                                          cls.interfaces(runtime, config)))
     _wire_publications(scenario, compiled)
+    _follow_recorders(compiled)
     _check_subscriptions(scenario, compiled)
     return Plan(scenario, scenario.broker.host, broker_port, broker_key, broker_name, compiled)
 
@@ -140,6 +141,16 @@ def _wire_publications(scenario: Scenario, compiled: list[CompiledFederate]) -> 
         except ValueError as exc:
             raise ScenarioError(f"{scenario.name}: federates.{fed.name}.config: {exc}") from None
         fed.interfaces = cls.interfaces(fed.runtime, fed.config)
+
+
+def _follow_recorders(compiled: list[CompiledFederate]) -> None:
+    """Every federate waits on each recorder's clock, so a recorder is never more than one
+    step behind and a failure loses at most one step of data (HELICS values have no
+    back-pressure: without this, a slow recorder falls arbitrarily far behind)."""
+    clocks = [f"{fed.name}/clock" for fed in compiled if fed.kind == "recorder"]
+    for fed in compiled:
+        if fed.kind != "recorder":
+            fed.runtime.follow = list(clocks)
 
 
 def _check_subscriptions(scenario: Scenario, compiled: list[CompiledFederate]) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from federates.runtime import EXIT_FAILED
 from runner.broker import READY
 from runner.compile import Plan
 
@@ -46,6 +47,23 @@ class Outcome:
         return self.status == "ok"
 
 
+def run_processes(run_dir: Path) -> list[int]:
+    """Pids of live processes tagged with this run (GRIDFED_RUN_DIR), from /proc."""
+    tag = f"GRIDFED_RUN_DIR={run_dir}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if tag in environ.split(b"\0") and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
 def tail(path: Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -65,9 +83,14 @@ class Federation:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - owned by the child
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # Children run where gridfed was started, so relative paths in a scenario (CSV
+        # profiles, user federates 'module:Class') mean what the user expects. The
+        # GRIDFED_RUN_DIR variable tags every process of this run.
+        path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path,
+                   GRIDFED_RUN_DIR=str(self.run_dir))
         proc = subprocess.Popen(
-            [sys.executable, *args], cwd=self.run_dir, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True, env=env,
         )
         log.close()
@@ -104,7 +127,8 @@ class Federation:
         try:
             while True:
                 codes = {n: self.procs[n].poll() for n in names}
-                failed = [n for n, c in codes.items() if c not in (None, 0)]
+                failed = sorted((n for n, c in codes.items() if c not in (None, 0)),
+                                key=lambda n: codes[n] != EXIT_FAILED)  # culprit first
                 broker_code = self.procs["broker"].poll()
                 if failed:
                     return self._fail("failed", failed[0], start, f"{failed[0]} exited with "
@@ -131,9 +155,21 @@ class Federation:
             self.stop()
 
     def _fail(self, status: str, failed: str | None, start: float, message: str) -> Outcome:
+        if status == "failed":
+            self._let_exit(TERM_GRACE_S)
         self.stop()
         return Outcome(status, time.monotonic() - start, failed=failed,
                        exit_codes=self.exit_codes(), message=message)
+
+    def _let_exit(self, grace_s: float) -> None:
+        """A failing federate raised a HELICS global error: the others leave on their own
+        (and flush what they hold) unless they are stuck; wait for that a little."""
+        deadline = time.monotonic() + grace_s
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                return
 
     def exit_codes(self) -> dict[str, int | None]:
         return {n: p.returncode for n, p in self.procs.items()}

@@ -50,10 +50,12 @@ class FederateSpec(BaseModel):
     @field_validator("kind")
     @classmethod
     def known_kind(cls, kind: str) -> str:
-        from federates.registry import KINDS
+        from federates.registry import wrapper_class
 
-        if kind not in KINDS:
-            raise ValueError(f"unknown federate kind {kind!r}; expected one of {sorted(KINDS)}")
+        try:
+            wrapper_class(kind)
+        except (KeyError, ImportError) as exc:
+            raise ValueError(str(exc).strip("'\"")) from None
         return kind
 
 
@@ -61,7 +63,9 @@ class BrokerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = Field("127.0.0.1", description="Interface the broker binds to.")
     port: int | None = Field(None, ge=1024, le=65535, description="Default: a free port.")
-    core_type: Literal["tcp_ss", "tcp", "zmq"] = "tcp_ss"
+    core_type: Literal["zmq_ss", "zmq", "tcp_ss", "tcp"] = Field(
+        "zmq_ss", description="HELICS core; zmq_ss needs only the broker port. tcp_ss stalls "
+        "on values over ~4 kB (HELICS 3.6), so it is not the default.")
     log_level: Literal["error", "warning", "summary", "connections", "debug"] = "warning"
 
 
@@ -96,7 +100,9 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
         path = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
         got = err.get("input")
         shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  {path or '<root>'}: {err['msg']}{shown}")
+        msg = "unknown field, not part of the schema" if err["type"] == "extra_forbidden" \
+            else err["msg"]
+        lines.append(f"  {path or '<root>'}: {msg}{shown}")
     return "\n".join(lines)
 
 

@@ -32,3 +32,4 @@ class GridConfig(BaseModel):
         "player and iot federate of the scenario).")
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
+    tolerance: float = Field(1e-8, gt=0, le=1e-3, description="OpenDSS convergence [pu].")

@@ -35,6 +35,7 @@ def build_model(config: GridConfig) -> GridModel:
         regulator_control=config.controls.regulators,
         capacitor_control=config.controls.capacitors,
         baseline_enabled=config.baseline.shape != "none",
+        tolerance=config.tolerance,
     ))
 
 

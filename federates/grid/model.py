@@ -37,6 +37,7 @@ class GridSetup:
     capacitor_control: bool = True
     baseline_enabled: bool = True
     max_control_iterations: int = 30
+    tolerance: float = 1e-8
 
 
 def _check(result: str, command: str) -> None:
@@ -78,6 +79,9 @@ class GridModel:
             dss.Text.Command(
                 f"CapControl.{name}.enabled={'yes' if self.setup.capacitor_control else 'no'}")
         dss.Solution.MaxControlIterations(self.setup.max_control_iterations)
+        # A tight tolerance makes each solve independent of the previous one (warm start)
+        # to ~1e-8 pu, so results do not depend on the step history.
+        dss.Solution.Convergence(self.setup.tolerance)
 
     def set_tap(self, regulator: str, tap: int) -> None:
         """Set a regulator (transformer) winding-2 tap position in 0.00625 pu steps."""

@@ -55,13 +55,24 @@ def grid_metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
 
 
 def node_distances(feeder: str) -> pd.Series:
-    """Distance of every node from the source [km], from OpenDSS's bus coordinates/lengths."""
+    """Distance of every node from the source along the lines [km].
+
+    OpenDSS computes distances inside an EnergyMeter zone, so a meter is placed on the first
+    power-delivery element leaving the source bus.
+    """
     import opendssdirect as dss
 
     import feeders
 
-    for command in feeders.load(feeder).dss_commands():
+    model = feeders.load(feeder)
+    for command in model.dss_commands():
         dss.Text.Command(command)
+    source = model.source_bus.lower()
+    for name in dss.PDElements.AllNames():
+        dss.Circuit.SetActiveElement(name)
+        if dss.CktElement.BusNames()[0].split(".")[0].lower() == source:
+            dss.Text.Command(f"New EnergyMeter.gridfed_distance element={name} terminal=1")
+            break
     dss.Solution.Solve()
     names = [n.lower() for n in dss.Circuit.AllNodeNames()]
     return pd.Series(np.asarray(dss.Circuit.AllNodeDistances()), index=names)

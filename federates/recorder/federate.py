@@ -23,7 +23,8 @@ class RecorderFederate(FederateWrapper):
 
     @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: RecorderConfig) -> Interfaces:
-        return Interfaces(subscriptions=[
+        return Interfaces(publications=[Publication(port="clock", type="double", units="s")],
+                          subscriptions=[
             Subscription(key=s.key, type="string" if s.payload else "vector")
             for s in config.signals or []
         ])
@@ -62,6 +63,7 @@ class RecorderFederate(FederateWrapper):
             else:
                 self.model.add_vector(io.time, signal.key, io.get_raw(signal.key))
         self.model.end_step(io.time)
+        io.publish("clock", io.time)  # producers follow this: they stay <= 1 step ahead
 
     def on_stop(self, io: StepIO, completed: bool) -> None:
         self.model.flush()

@@ -31,6 +31,8 @@ def signal_prefix(key: str) -> str:
 
 class RecorderModel:
     def __init__(self, output_dir: Path, chunk_steps: int):
+        import pandas  # noqa: F401 - pyarrow imports it on first write; do it before step 0
+
         self.parts = Path(output_dir) / PARTS_DIR
         self.parts.mkdir(parents=True, exist_ok=True)
         self.chunk_steps = chunk_steps

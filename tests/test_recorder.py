@@ -1,0 +1,51 @@
+"""Recorder model: long-format rows, chunked parts, merge, crash safety."""
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from federates.messages import AgentBid, FlexibilityBid, GridState
+from federates.recorder.model import PARTS_DIR, RecorderModel, merge_parts
+
+
+def state(t: float, p: float) -> GridState:
+    return GridState(time=t, converged=True, pcc_p_kw=p, pcc_q_kvar=1.0, losses_kw=2.0,
+                     losses_kvar=3.0, v_min_pu=0.97, v_max_pu=1.02, ansi_a_violations=0,
+                     ansi_b_violations=0, node_names=["1.1", "1.2"], v_pu=[0.99, 1.01],
+                     line_names=["l1"], line_loading_pct=[40.0], tap_names=["reg1"], taps=[3],
+                     bus_p_kw={"1": 5.0})
+
+
+def test_grid_state_rows():
+    rows = state(0, 10).rows()
+    assert ("pcc_p_kw", "", 10.0) in rows
+    assert ("v_pu", "1.2", 1.01) in rows
+    assert ("tap", "reg1", 3.0) in rows
+
+
+def test_generic_rows_of_nested_payload():
+    bid = FlexibilityBid(time=0, smo="65", period_start=0, period_end=900, p0_kw=5, q0_kvar=0,
+                         p_min_kw=1, p_max_kw=9, q_min_kvar=0, q_max_kvar=0, alpha=1, beta=2,
+                         agents=[AgentBid(agent="h1", p0_kw=5, p_min_kw=1, p_max_kw=9)])
+    rows = bid.rows()
+    assert ("p_max_kw", "", 9.0) in rows
+    assert ("agents.p_max_kw", "h1", 9.0) in rows
+
+
+def test_chunks_merge_and_crash_loses_at_most_one_chunk(tmp_path):
+    rec = RecorderModel(tmp_path, chunk_steps=2)
+    for k in range(5):
+        rec.add_payload(60.0 * k, "grid/state", state(60.0 * k, 100.0 + k))
+        rec.add_vector(60.0 * k, "grid/pcc_power", [100.0 + k, 1.0])
+        rec.end_step(60.0 * k)
+    # "crash" now: step 4 is still in memory, steps 0..3 are in two complete parts
+    parts = sorted((tmp_path / PARTS_DIR).glob("*.parquet"))
+    assert len(parts) == 2
+    assert all(pq.read_table(p).num_rows > 0 for p in parts)
+    merged = merge_parts(tmp_path)
+    df = pd.read_parquet(merged)
+    assert list(df.columns) == ["time", "signal", "id", "value"]
+    p = df[df.signal == "grid.pcc_p_kw"].set_index("time")["value"]
+    assert p.to_dict() == {0.0: 100.0, 60.0: 101.0, 120.0: 102.0, 180.0: 103.0}
+    vec = df[(df.signal == "grid.pcc_power") & (df.id == "0")]
+    assert len(vec) == 4
+    assert not (tmp_path / PARTS_DIR).exists()
