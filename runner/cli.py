@@ -76,6 +76,17 @@ def schema(directory: Annotated[Path, typer.Argument(help="Where to write the sc
         console.print(str(path))
 
 
+@app.command()
+def docs(output: Annotated[Path, typer.Option(help="Markdown file to write.")]
+         = Path("docs/interfaces.md")) -> None:
+    """Regenerate the interface reference (publications, endpoints, payload fields)."""
+    from runner.docs import interfaces_markdown
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(interfaces_markdown())
+    console.print(str(output))
+
+
 @feeders_app.command("list")
 def feeders_list() -> None:
     """List the feeders with their size and kind."""

@@ -9,6 +9,8 @@ from federates.runtime import FederateWrapper, Interfaces, Publication, RuntimeC
 
 
 class PlayerFederate(FederateWrapper):
+    """Plays built-in or CSV profiles at buses; publishes `injections` (InjectionSet)."""
+
     kind = "player"
     config_model = PlayerConfig
 

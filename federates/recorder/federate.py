@@ -18,6 +18,10 @@ from federates.runtime import (
 
 
 class RecorderFederate(FederateWrapper):
+    """Subscribes to every publication (or `signals`), writes long-format parquet; publishes
+    `clock`, which every other federate follows so the recorder is never more than one
+    step behind."""
+
     kind = "recorder"
     config_model = RecorderConfig
 

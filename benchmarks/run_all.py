@@ -1,0 +1,78 @@
+"""Run every benchmark module and write docs/benchmarks.md.
+
+A benchmark module `benchmarks/bench_*.py` exposes `run()` (or `main()`) returning a dict of
+numbers (possibly nested one level). Usage: `python benchmarks/run_all.py [name ...]`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DOC = REPO / "docs" / "benchmarks.md"
+GOALS = {
+    "baseline": "baseline_ieee123 (24 h at 1 min) end to end under 15 s on 2 cores",
+    "iot": "100k devices under 50 ms per step",
+    "market": "warm primary re-solve on ieee123 under 50 ms; market_ieee123 under 30 s",
+    "attack": "attack_2b with --counterfactual under 60 s on 2 cores",
+}
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(REPO))
+    spec.loader.exec_module(module)
+    return module
+
+
+def _flatten(results: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for key, value in results.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{name}.")
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def main(names: list[str]) -> None:
+    paths = sorted(HERE.glob("bench_*.py"))
+    if names:
+        paths = [p for p in paths if p.stem.removeprefix("bench_") in names]
+    cpu = platform.processor() or platform.machine()
+    lines = ["# Benchmarks", "",
+             f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), "
+             f"Python {platform.python_version()}. Regenerate with `make bench`.", ""]
+    for path in paths:
+        name = path.stem.removeprefix("bench_")
+        module = _load(path)
+        entry = getattr(module, "run", None) or module.main
+        print(f"== {name}", flush=True)
+        results = entry()
+        lines += [f"## {name}", ""]
+        if name in GOALS:
+            lines += [f"Goal: {GOALS[name]}.", ""]
+        lines += ["| measure | value |", "|---|---|"]
+        for key, value in _flatten(results):
+            print(f"  {key:48s} {_fmt(value)}", flush=True)
+            lines.append(f"| {key} | {_fmt(value)} |")
+        lines.append("")
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text("\n".join(lines))
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
