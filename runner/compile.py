@@ -143,11 +143,22 @@ def _wire_publications(scenario: Scenario, compiled: list[CompiledFederate]) -> 
         fed.interfaces = cls.interfaces(fed.runtime, fed.config)
 
 
+RECORDER_SLACK_STEPS = 10
+
+
 def _follow_recorders(compiled: list[CompiledFederate]) -> None:
-    """Every federate waits on each recorder's clock, so a recorder is never more than one
-    step behind and a failure loses at most one step of data (HELICS values have no
-    back-pressure: without this, a slow recorder falls arbitrarily far behind)."""
-    clocks = [f"{fed.name}/clock" for fed in compiled if fed.kind == "recorder"]
+    """Every federate waits on each recorder's clock, delayed by RECORDER_SLACK_STEPS steps.
+
+    HELICS values have no back-pressure: without this a slow recorder falls arbitrarily far
+    behind and a failure loses everything it has not consumed. With it, producers run at
+    most RECORDER_SLACK_STEPS steps ahead (so grid and recorder still work in parallel) and a
+    failure loses at most that many steps.
+    """
+    clocks = []
+    for fed in compiled:
+        if fed.kind == "recorder":
+            clocks.append(f"{fed.name}/clock")
+            fed.runtime.output_delay = RECORDER_SLACK_STEPS * fed.runtime.period
     for fed in compiled:
         if fed.kind != "recorder":
             fed.runtime.follow = list(clocks)
