@@ -45,3 +45,17 @@ def test_phase_order_reversed_gives_a_one_step_lag(tmp_path):
     for step in seen[1:]:
         assert step["x"] == 2 * (step["t"] - 60)
         assert step["msgs"] == [step["t"] - 60]
+
+
+def test_broker_port_option_is_used_and_released(tmp_path):
+    from runner.launch import free_port
+
+    port = free_port()
+    out = tmp_path / "seen.json"
+    path = write_scenario(tmp_path / "s.yaml", toy_scenario(tmp_path, out))
+    run_dir = tmp_path / "run"
+    result = gridfed("run", str(path), "--out", str(run_dir), "--broker-port", str(port))
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = json.loads((run_dir / "launch_plan.json").read_text())
+    assert plan["broker"]["address"] == f"tcp://127.0.0.1:{port}"
+    assert_clean(run_dir)
