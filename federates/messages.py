@@ -81,6 +81,15 @@ class InjectionSet(Payload):
     time: float
     items: list[Injection]
 
+    def rows(self) -> list[tuple[str, str, float]]:
+        """Per-bus totals (per-phase items of one bus are summed): one id per bus."""
+        p: dict[str, float] = {}
+        q: dict[str, float] = {}
+        for item in self.items:
+            p[item.bus] = p.get(item.bus, 0.0) + item.p_kw
+            q[item.bus] = q.get(item.bus, 0.0) + item.q_kvar
+        return [("p_kw", b, v) for b, v in p.items()] + [("q_kvar", b, v) for b, v in q.items()]
+
 
 class GridState(Payload):
     """Result of one grid power-flow solve (published by the grid federate)."""
@@ -115,6 +124,28 @@ class GridState(Payload):
         out += [("tap", n, float(v)) for n, v in zip(self.tap_names, self.taps, strict=True)]
         out += [("bus_p_kw", b, v) for b, v in self.bus_p_kw.items()]
         return out
+
+
+class PopulationSummary(Payload):
+    """Aggregate state of one IoT device population over the last step (recorder, reports)."""
+
+    time: float
+    total_kw: float = Field(description="Net power of the population incl. residual load [kW].")
+    total_kvar: float
+    load_kw: dict[str, float] = Field(description="Net power by device type [kW]: hvac, "
+                                      "waterheater, pv, battery, ev, base, residual.")
+    temp_c: dict[str, float] = Field(description="Indoor air temperature percentiles "
+                                     "(p5, p25, p50, p75, p95) [degC].")
+    wh_temp_c: dict[str, float] = Field(default_factory=dict,
+                                        description="Water heater tank temperature percentiles.")
+    soc: dict[str, float] = Field(default_factory=dict,
+                                  description="Battery SOC percentiles (p5..p95) [0-1].")
+    ev_soc: dict[str, float] = Field(default_factory=dict,
+                                     description="Plugged-in EV SOC percentiles [0-1].")
+    comfort_violations: int = Field(description="Houses outside their comfort band now.")
+    hvac_on_fraction: float
+    dispatched_agents: int = Field(0, description="Agents following a market setpoint.")
+    attacked_agents: int = Field(0, description="Agents under an attacker's control.")
 
 
 # ---------------------------------------------------------------- market messages
@@ -214,6 +245,12 @@ class Prices(Payload):
     dlmp: list[float]
     components: list[PriceComponents] = Field(default_factory=list)
 
+    def rows(self) -> list[tuple[str, str, float]]:
+        out = [("dlmp", b, float(v)) for b, v in zip(self.buses, self.dlmp, strict=True)]
+        for b, c in zip(self.buses, self.components, strict=False):
+            out += [(f"dlmp_{name}", b, float(v)) for name, v in c]
+        return out
+
 
 class PccSchedule(Payload):
     """Import the market expects at the PCC for the coming period."""
@@ -225,6 +262,31 @@ class PccSchedule(Payload):
     q_kvar: float
 
 
+class SmoDispatch(Payload):
+    """One SMO's bid and cleared dispatch (for the recorder and reports)."""
+
+    smo: str
+    p0_kw: float
+    p_min_kw: float
+    p_max_kw: float
+    p_kw: float = Field(description="Cleared setpoint [kW] (load convention).")
+    q_kvar: float
+    price: float = Field(description="dLMP at the SMO bus [$/kWh].")
+    agents: int = Field(0, description="Agents dispatched by the SMO's secondary market.")
+
+
+class MarketDispatch(Payload):
+    """Bids vs cleared setpoints of every SMO at one clearing."""
+
+    time: float
+    kind: Literal["primary", "secondary"]
+    smos: list[SmoDispatch]
+
+    def rows(self) -> list[tuple[str, str, float]]:
+        return [(f"{self.kind}.{name}", d.smo, float(v)) for d in self.smos
+                for name, v in d if name != "smo"]
+
+
 class MarketMetrics(Payload):
     time: float
     total_cost: float
@@ -232,6 +294,15 @@ class MarketMetrics(Payload):
     curtailment_kw: float
     relaxation_gap: float
     exact: bool
+    pcc_p_kw: float = Field(0.0, description="Scheduled PCC import [kW].")
+    losses_kw: float = Field(0.0, description="Predicted line losses [kW].")
+    v_min_pu: float = Field(1.0, description="Lowest predicted voltage (balanced model).")
+    v_max_pu: float = Field(1.0, description="Highest predicted voltage (balanced model).")
+    mean_dlmp: float = Field(0.0, description="Load-weighted mean dLMP [$/kWh].")
+    generation_kw: float = Field(0.0, description="Extra local generation dispatched [kW].")
+    solve_ms: float = Field(0.0, description="Primary (or secondary) solve time [ms].")
+    v_violation_pu: float = Field(0.0, description="Largest soft voltage-limit violation "
+                                  "accepted by the clearing [pu].")
 
 
 # ---------------------------------------------------------------- resilience and attacks
@@ -250,6 +321,11 @@ class CoefficientUpdate(Payload):
     agents: list[AgentCoefficients]
     xi: float
     reason: str = ""
+    relative: bool = Field(
+        False,
+        description="True: alpha, beta and xi are factors (gammas) applied to the agents' bid "
+        "coefficients and the market's own xi; False: absolute values.",
+    )
 
 
 class AgentScore(Payload):
@@ -262,6 +338,13 @@ class AgentScore(Payload):
 class Scores(Payload):
     time: float
     scores: list[AgentScore]
+
+
+class HouseScores(Payload):
+    """Scores of secondary market agents (houses); SMO-level scores travel as `Scores`."""
+
+    time: float
+    houses: list[AgentScore]
 
 
 class Alert(Payload):
@@ -286,6 +369,42 @@ class AttackCommand(Payload):
     buses: list[str] = Field(default_factory=list)
     agents: list[str] = Field(default_factory=list)
     scale_kw: float = Field(0.0, description="Target total power change [kW], load convention.")
+    setpoint_shift_c: float = Field(
+        0.0, description="LA only: shift the targets' thermostat setpoints by this many degC "
+        "instead of forcing devices on/off (negative = more cooling).")
+
+
+class AttackState(Payload):
+    """Ground truth published by the attacker (for the recorder and reports only)."""
+
+    time: float
+    active: int = Field(description="Number of attacks in progress.")
+    attacked: dict[str, float] = Field(
+        default_factory=dict, description="Bus attacked (whole bus or some of its houses) -> 1."
+    )
+    cut: dict[str, float] = Field(
+        default_factory=dict, description="Bus or house whose links are cut -> 1."
+    )
+    delay_s: dict[str, float] = Field(
+        default_factory=dict, description="Bus or house whose links are delayed -> delay [s]."
+    )
+
+
+class MitigationState(Payload):
+    """Resilience manager's view and mitigation state at one step."""
+
+    time: float
+    detected: bool = Field(description="An attack is currently flagged.")
+    mitigating: bool = Field(description="Re-weighted coefficients are in force.")
+    measured_kw: float = Field(description="Measured PCC import [kW].")
+    scheduled_kw: float = Field(description="Market's scheduled PCC import [kW].")
+    reference_kw: float = Field(description="Pre-attack import the mitigation restores [kW].")
+    delta_kw: float = Field(description="Seed's Delta = reference - measured [kW].")
+    xi_factor: float = 1.0
+    alpha_factor_mean: float = 1.0
+    beta_factor_mean: float = 1.0
+    updates: int = Field(0, description="Coefficient updates sent since detection.")
+    agents_lost: int = Field(0, description="Agents whose telemetry did not arrive this step.")
 
 
 ALL_PAYLOADS: tuple[type[Payload], ...] = (
@@ -302,13 +421,19 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     PriceComponents,
     Prices,
     PccSchedule,
+    SmoDispatch,
+    MarketDispatch,
     MarketMetrics,
     AgentCoefficients,
     CoefficientUpdate,
     AgentScore,
     Scores,
+    HouseScores,
     Alert,
     AttackCommand,
+    PopulationSummary,
+    AttackState,
+    MitigationState,
 )
 
 

@@ -49,3 +49,16 @@ def test_chunks_merge_and_crash_loses_at_most_one_chunk(tmp_path):
     vec = df[(df.signal == "grid.pcc_power") & (df.id == "0")]
     assert len(vec) == 4
     assert not (tmp_path / PARTS_DIR).exists()
+
+
+def test_injection_rows_sum_phases_of_one_bus():
+    from federates.messages import Injection, InjectionSet
+
+    inj = InjectionSet(source="h", time=0, items=[
+        Injection(bus="65", p_kw=1.0, q_kvar=0.5, phases=[1]),
+        Injection(bus="65", p_kw=2.0, phases=[2]),
+        Injection(bus="48", p_kw=-3.0)])
+    rows = inj.rows()
+    assert ("p_kw", "65", 3.0) in rows and ("q_kvar", "65", 0.5) in rows
+    assert ("p_kw", "48", -3.0) in rows
+    assert len({(s, i) for s, i, _ in rows}) == len(rows)
