@@ -1,0 +1,166 @@
+"""Thin HELICS wrapper of the device population (all logic lives in the pure modules).
+
+Interfaces of a federate named `houses`:
+- publication `houses/injections` (InjectionSet): net P/Q per (bus, phase) every step,
+  load convention, residual constant load included;
+- publication `houses/summary` (PopulationSummary): aggregates for the recorder and report;
+- endpoint `houses/sp_<smo>` per SMO (bus): receives that SMO's Setpoint messages and sends
+  its FlexibilityBid (to `market`), Response (to `market` and `resilience`) and Telemetry
+  (to `resilience`). One endpoint per SMO lets the attacker cut or delay one bus's link with
+  a HELICS filter (issue 5);
+- endpoint `houses/attack`: receives AttackCommand messages.
+Timing: devices run in phase 1, before the grid, so the grid's solve at t uses the
+injections of t. A bid sent at step t covers [t + dt, t + dt + market period); the market
+(phase 3) answers in the same step and the setpoint acts from t + dt on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from federates.iot.agents import Coordinator
+from federates.iot.config import IotConfig
+from federates.iot.model import PopulationModel, StepResult
+from federates.iot.population import Population, build
+from federates.iot.weather import load as load_weather
+from federates.messages import AttackCommand, GridState, Injection, InjectionSet, Setpoint
+from federates.runtime import (
+    Endpoint,
+    FederateWrapper,
+    Interfaces,
+    Publication,
+    RuntimeConfig,
+    ScenarioContext,
+    StepIO,
+    Subscription,
+)
+
+
+def load_table(config: IotConfig) -> pd.DataFrame:
+    """The spot loads hosting the population: explicit `loads` or the feeder's."""
+    if config.loads is not None:
+        return pd.DataFrame([lp.model_dump() for lp in config.loads])
+    import feeders
+
+    feeder = feeders.load(config.feeder)
+    tables = getattr(feeder, "tables", None)
+    loads = getattr(tables, "loads", None)
+    return loads if loads is not None and "nodes" in loads else feeder.loads
+
+
+def build_population(config: IotConfig) -> Population:
+    return build(config.population, load_table(config), seed=config.seed or 0)
+
+
+def injections(pop: Population, res: StepResult, source: str, per_phase: bool,
+               time: float) -> InjectionSet:
+    items: list[Injection] = []
+    if per_phase:
+        for (bus, phase), p, q in zip(pop.bus_phases, res.bus_kw, res.bus_kvar, strict=True):
+            items.append(Injection(bus=bus, p_kw=float(p), q_kvar=float(q), phases=[phase]))
+    else:
+        by_bus: dict[str, list] = {}
+        for (bus, phase), p, q in zip(pop.bus_phases, res.bus_kw, res.bus_kvar, strict=True):
+            acc = by_bus.setdefault(bus, [0.0, 0.0, []])
+            acc[0] += p
+            acc[1] += q
+            acc[2].append(phase)
+        items = [Injection(bus=b, p_kw=float(p), q_kvar=float(q), phases=sorted(ph))
+                 for b, (p, q, ph) in by_bus.items()]
+    return InjectionSet(source=source, time=time, items=items)
+
+
+class IotFederate(FederateWrapper):
+    kind = "iot"
+    config_model = IotConfig
+    config: IotConfig
+
+    @classmethod
+    def interfaces(cls, runtime: RuntimeConfig, config: IotConfig) -> Interfaces:
+        smos = build_population(config).smos
+        subs = [Subscription(key=config.grid_state)] if config.grid_state else []
+        return Interfaces(
+            publications=[Publication(port="injections", payload="InjectionSet", units="kW"),
+                          Publication(port="summary", payload="PopulationSummary")],
+            subscriptions=subs,
+            endpoints=[Endpoint(port="attack", payload="AttackCommand")] + [
+                Endpoint(port=f"sp_{s}", payload="Setpoint") for s in smos],
+        )
+
+    @classmethod
+    def autowire(cls, name: str, config: IotConfig, context: ScenarioContext) -> IotConfig:
+        update: dict[str, Any] = {}
+        if not config.feeder:
+            update["feeder"] = context.feeder
+        if config.seed is None:
+            update["seed"] = context.seed
+        by_kind = {k: [n for n, kk in context.federates.items() if kk == k]
+                   for k in ("market", "resilience", "grid")}
+        if config.market is None and by_kind["market"]:
+            update["market"] = f"{by_kind['market'][0]}/bids"
+        if config.resilience is None and by_kind["resilience"]:
+            update["resilience"] = f"{by_kind['resilience'][0]}/telemetry"
+        if config.grid_state is None and config.population.pv.volt_var and by_kind["grid"]:
+            update["grid_state"] = f"{by_kind['grid'][0]}/state"
+        return config.model_copy(update=update)
+
+    @classmethod
+    def report(cls, name: str, config: IotConfig, timeseries: Any, plots_dir: Any) -> dict:
+        from federates.iot.report import report
+
+        return report(name, timeseries, plots_dir)
+
+    # ---------------------------------------------------------------- runtime
+    def on_start(self, io: StepIO) -> None:
+        cfg = self.config
+        self.pop = build_population(cfg)
+        self.offset = cfg.start_hour * 3600.0
+        self.model = PopulationModel(self.pop, load_weather(cfg.weather), self.offset)
+        self.coord = Coordinator(self.model, self.runtime.period, cfg.market_period_s,
+                                 cfg.beta_per_band, cfg.alpha_gen, cfg.bid_agent_detail)
+        self.bus_phase_index = {bp: i for i, bp in enumerate(self.pop.bus_phases)}
+        self.next_bid = 0.0
+        self.next_telemetry = cfg.telemetry_period_s
+
+    def _voltages(self, io: StepIO) -> None:
+        if not self.config.grid_state or not io.updated(self.config.grid_state):
+            return
+        state = io.get(self.config.grid_state, GridState)
+        if state is None:
+            return
+        v = dict(zip(state.node_names, state.v_pu, strict=True))
+        self.model.v_pu = np.array([v.get(f"{b}.{ph}", 1.0) for b, ph in self.pop.bus_phases])
+
+    def on_step(self, io: StepIO) -> None:
+        cfg, dt = self.config, self.runtime.period
+        t = io.time + self.offset
+        self._voltages(io)
+        for _, raw in io.messages("attack"):
+            self.coord.on_attack(AttackCommand.from_wire(raw))
+        for smo in self.pop.smos:
+            for sp in io.receive(f"sp_{smo}", Setpoint):
+                self.coord.apply_setpoint(sp.model_copy(update={
+                    "period_start": sp.period_start + self.offset,
+                    "period_end": sp.period_end + self.offset}))
+        res = self.model.step(t, dt)
+        io.publish("injections", injections(self.pop, res, io.name, cfg.per_phase, io.time))
+        io.publish("summary", self.coord.summary(res).model_copy(update={"time": io.time}))
+        for r in self.coord.after_step(res):
+            r = r.model_copy(update={"time": io.time})
+            for dest in (cfg.market, cfg.resilience):
+                if dest:
+                    io.send(f"sp_{r.smo}", dest, r)
+        if cfg.market and io.time >= self.next_bid - 1e-9:
+            for bid in self.coord.bid_dicts(t + dt, io.time):
+                bid["period_start"] -= self.offset
+                bid["period_end"] -= self.offset
+                io.send(f"sp_{bid['smo']}", cfg.market, json.dumps(bid))
+            self.next_bid += cfg.market_period_s
+        if cfg.resilience and io.time + dt >= self.next_telemetry - 1e-9:
+            for tel in self.coord.telemetry(io.time):
+                io.send(f"sp_{tel.smo}", cfg.resilience, tel)
+            self.next_telemetry += cfg.telemetry_period_s
