@@ -1,0 +1,196 @@
+"""Attacker federate: attack schedule -> AttackCommand messages and HELICS link filters.
+
+At each step (phase 'attacker', first in the step) it sends start/stop `AttackCommand`s to
+the device federate's attack endpoint and switches the drop/delay filters on the endpoints
+of the attacked buses (or houses), so that messages between them and the market /
+resilience manager are really lost or late. It publishes the ground truth `AttackState` on
+'<name>/state' for the recorder; no other federate subscribes to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federates.attacker.config import AttackerConfig, FeederDataConfig
+from federates.attacker.schedule import AttackPlan, AttackSchedule, LinkState
+from federates.messages import AttackState
+from federates.runtime import (
+    Endpoint,
+    FederateWrapper,
+    FilterSpec,
+    Interfaces,
+    Publication,
+    RuntimeConfig,
+    ScenarioContext,
+    StepIO,
+)
+
+
+def build_plan(config: AttackerConfig) -> AttackPlan:
+    return AttackPlan.build(AttackSchedule(attacks=config.attacks), config.feeder_data.data())
+
+
+def _owner(config: AttackerConfig) -> dict[str, str]:
+    return {a: b for b, agents in config.feeder_data.agents.items() for a in agents}
+
+
+def link_endpoints(config: AttackerConfig, bus: str | None = None,
+                   agent: str | None = None) -> list[str]:
+    """Global endpoint names of one bus's or one house's links."""
+    iot = config.iot_federate
+    if agent is not None:
+        owner = _owner(config).get(agent, "")
+        if config.agent_endpoints:
+            return [t.format(iot=iot, bus=owner, agent=agent) for t in config.agent_endpoints]
+        bus = owner
+    return [t.format(iot=iot, bus=bus) for t in config.bus_endpoints]
+
+
+def filter_name(runtime_name: str, kind: str, target: str) -> str:
+    return f"{runtime_name}/{kind}_{target}"
+
+
+def filter_specs(runtime_name: str, config: AttackerConfig) -> list[FilterSpec]:
+    """One drop and/or delay filter per bus (or house) some attack may cut or delay."""
+    plan = build_plan(config)
+    specs: dict[str, FilterSpec] = {}
+    for attack in plan.attacks:
+        kinds = (["drop"] if attack.comm_cut else []) + (
+            ["delay"] if attack.comm_delay_s > 0 and not attack.comm_cut else [])
+        if attack.surface == "PMA":
+            targets = [(b, link_endpoints(config, bus=b)) for b in attack.buses]
+        else:
+            targets = [(a, link_endpoints(config, agent=a)) for a in attack.agents]
+        for kind in kinds:
+            for ident, eps in targets:
+                name = filter_name(runtime_name, kind, ident)
+                specs[name] = FilterSpec(name=name, kind=kind, targets=eps)
+    return list(specs.values())
+
+
+class AttackerFederate(FederateWrapper):
+    kind = "attacker"
+    config_model = AttackerConfig
+    config: AttackerConfig
+
+    @classmethod
+    def interfaces(cls, runtime: RuntimeConfig, config: AttackerConfig) -> Interfaces:
+        return Interfaces(
+            publications=[Publication(port="state", payload="AttackState")],
+            endpoints=[Endpoint(port="attack", payload="AttackCommand")],
+            filters=filter_specs(runtime.name, config),
+        )
+
+    @classmethod
+    def autowire(cls, name: str, config: AttackerConfig,
+                 context: ScenarioContext) -> AttackerConfig:
+        update: dict[str, Any] = {}
+        iots = [n for n, k in context.federates.items() if k == "iot"]
+        if iots and config.iot_federate not in iots:
+            update["iot_federate"] = iots[0]
+        iot = update.get("iot_federate", config.iot_federate)
+        if config.attack_endpoint is None and iots:
+            update["attack_endpoint"] = f"{iot}/attack"
+        if not config.feeder_data.buses:
+            if config.iot_config is not None:
+                update["feeder_data"] = feeder_data_from_iot(config.iot_config, context)
+            else:
+                update["feeder_data"] = feeder_data_for(context.feeder, config.feeder_data)
+        return config.model_copy(update=update)
+
+    def on_start(self, io: StepIO) -> None:
+        self.plan = build_plan(self.config)
+        self.previous: float | None = None
+        self.filter_state: dict[str, tuple[bool, float]] = {}
+        self.known_filters = {s.name for s in filter_specs(self.runtime.name, self.config)}
+
+    def _switch(self, io: StepIO, kind: str, ident: str, active: bool, delay: float) -> None:
+        name = filter_name(self.runtime.name, kind, ident)
+        if name not in self.known_filters:
+            return
+        state = (active, delay)
+        if self.filter_state.get(name) != state:
+            io.set_filter(name, active, delay)
+            self.filter_state[name] = state
+
+    def apply_links(self, io: StepIO, links: LinkState) -> None:
+        for name in self.known_filters:
+            kind, _, ident = name.removeprefix(f"{self.runtime.name}/").partition("_")
+            if kind == "drop":
+                on = ident in links.cut_buses or ident in links.cut_agents
+                self._switch(io, kind, ident, on, 0.0)
+            else:
+                delay = links.delay_buses.get(ident, links.delay_agents.get(ident, 0.0))
+                self._switch(io, kind, ident, delay > 0, delay)
+
+    def on_step(self, io: StepIO) -> None:
+        t = io.time
+        links = self.plan.links(t)
+        self.apply_links(io, links)  # links first: this step's messages are already filtered
+        for cmd in self.plan.commands(self.previous, t):
+            if self.config.attack_endpoint:
+                io.send("attack", self.config.attack_endpoint, cmd)
+        self.previous = t
+        io.publish("state", attack_state(self.plan, t, links))
+
+
+def attack_state(plan: AttackPlan, time: float, links: LinkState) -> AttackState:
+    attacked: dict[str, float] = {}
+    for a in plan.active(time):
+        attacked.update(dict.fromkeys(a.buses, 1.0))
+    cut = dict.fromkeys(sorted(links.cut_buses | links.cut_agents), 1.0)
+    delay = {**links.delay_buses, **links.delay_agents}
+    return AttackState(time=time, active=len(plan.active(time)), attacked=attacked, cut=cut,
+                       delay_s=delay)
+
+
+def feeder_data_for(feeder: str, current: FeederDataConfig) -> FeederDataConfig:
+    """Buses and nominal spot loads of the scenario's feeder (generation: from the population)."""
+    try:
+        import feeders.catalog as catalog
+
+        loads = catalog.load(feeder).loads
+    except Exception:  # noqa: BLE001 - unknown feeder: leave the data as configured
+        return current
+    per_bus = loads.groupby("bus")["kw"].sum()
+    return FeederDataConfig(
+        buses=[str(b) for b in per_bus.index],
+        generation_kw=dict(current.generation_kw),
+        load_kw=current.load_kw or {str(b): float(v) for b, v in per_bus.items()},
+        agents=dict(current.agents),
+    )
+
+
+def feeder_data_from_population(pop: Any) -> FeederDataConfig:
+    """Per-bus generation (PV + battery ratings), controllable load and houses of a population."""
+    import numpy as np
+
+    bus_of_house = np.array(pop.smos)[pop.smo_index]
+    n_bus = len(pop.smos)
+
+    def per_bus(houses: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n_bus)
+        np.add.at(out, pop.smo_index[houses], values)
+        return out
+
+    gen = per_bus(pop.pv_house, pop.pv.s_rated_kva) + per_bus(pop.bat_house,
+                                                               pop.battery.p_rated_kw)
+    hvac = pop.house.hvac.cool_cap_kw / pop.house.hvac.cool_cop
+    load = (per_bus(np.arange(pop.n_houses), hvac) + per_bus(pop.wh_house, pop.tank.element_kw)
+            + per_bus(pop.ev_house, pop.ev.charger_kw))
+    return FeederDataConfig(
+        buses=list(pop.smos),
+        generation_kw={b: round(float(v), 3) for b, v in zip(pop.smos, gen, strict=True)},
+        load_kw={b: round(float(v), 3) for b, v in zip(pop.smos, load, strict=True)},
+        agents={b: [str(a) for a in pop.agents[bus_of_house == b]] for b in pop.smos},
+    )
+
+
+def feeder_data_from_iot(iot_config: dict[str, Any], context: ScenarioContext) -> FeederDataConfig:
+    from federates.iot.config import IotConfig
+    from federates.iot.federate import build_population
+
+    cfg = IotConfig.model_validate(iot_config)
+    cfg = cfg.model_copy(update={"feeder": cfg.feeder or context.feeder,
+                                 "seed": context.seed if cfg.seed is None else cfg.seed})
+    return feeder_data_from_population(build_population(cfg))
