@@ -1,0 +1,347 @@
+"""Market operator (pure, no HELICS): bid book, primary and secondary clearings, outputs.
+
+Flow per step (the federate calls these in this order):
+  on_grid(GridState) -> on_bid / on_response / on_coefficients / on_house_scores
+  -> clear(t): primary clearing when t is a multiple of the primary period, then (also at
+  every multiple of the secondary period) secondary clearings of all SMOs.
+Between primary clearings the secondary markets keep each SMO's primary adjustment
+(cleared P - bid P0) and re-allocate it on the SMOs' latest bids.
+Background (non-market) load per bus = load measured by the grid minus the SMO's houses
+(their latest achieved response, else their bid baseline); its Q follows the power factor
+of the feeder's spot loads at that bus.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from federates.market.config import MarketConfig, parse_seconds
+from federates.market.network_model import MarketNetwork, distflow, from_feeder
+from federates.market.primary import AgentBids, ClearingResult, PrimaryMarket
+from federates.market.secondary import (
+    CommitmentTracker,
+    SecondaryBids,
+    SecondaryMarkets,
+    SecondaryResult,
+)
+from federates.messages import (
+    AgentSetpoint,
+    CoefficientUpdate,
+    FlexibilityBid,
+    GridState,
+    HouseScores,
+    MarketDispatch,
+    MarketMetrics,
+    PccSchedule,
+    PriceComponents,
+    Prices,
+    Response,
+    Setpoint,
+    SmoDispatch,
+)
+
+TAP_STEP = 0.00625
+
+
+@dataclass
+class Outputs:
+    """What one clearing produces (None / empty when nothing was cleared)."""
+
+    setpoints: list[Setpoint] = field(default_factory=list)
+    prices: Prices | None = None
+    schedule: PccSchedule | None = None
+    metrics: MarketMetrics | None = None
+    dispatch: list[MarketDispatch] = field(default_factory=list)
+
+
+class MarketOperator:
+    """Hierarchical local electricity market of one feeder."""
+
+    def __init__(self, config: MarketConfig, network: MarketNetwork | None = None,
+                 smos: list[str] | None = None):
+        self.cfg = config
+        if network is None:
+            import feeders
+
+            network = from_feeder(feeders.load(config.feeder))
+        self.net = network
+        S = network.s_base_kva
+        self.smos = list(smos or config.smos or [b for i, b in enumerate(network.buses)
+                                                 if network.load_p[i] > 0])
+        missing = [s for s in self.smos if s not in network.bus_index]
+        if missing:
+            raise ValueError(f"SMOs not on feeder {config.feeder!r}: {missing[:5]}")
+        self.smo_bus = np.array([network.bus_index[s] for s in self.smos], dtype=int)
+        self.primary = PrimaryMarket(network, self.smos, config.primary.model_copy())
+        self.t_primary = parse_seconds(config.primary_period)
+        self.t_secondary = parse_seconds(config.secondary_period)
+        self.bids: dict[str, FlexibilityBid] = {}
+        self.houses_now: dict[str, float] = {}
+        self.alpha_f: dict[str, float] = {}
+        self.beta_f: dict[str, float] = {}
+        self.abs_coef: dict[str, tuple[float, float]] = {}
+        self.xi_factor = 1.0
+        self.xi_abs: float | None = None
+        self.house_rs: dict[str, float] = {}
+        self.commitment = CommitmentTracker(config.secondary.commitment_memory,
+                                            config.secondary.commitment_scale_kw)
+        self.bus_p_measured: dict[str, float] = {}
+        nominal_p = network.load_p * S
+        self.pf_ratio = np.where(nominal_p > 0, network.load_q / np.where(
+            network.load_p > 0, network.load_p, 1.0), 0.0)
+        self.last: ClearingResult | None = None
+        self.adjust: dict[str, float] = {}  # cleared P - bid P0 per SMO (primary)
+        self.adjust_q: dict[str, float] = {}
+        self._secondary: SecondaryMarkets | None = None
+        self._layout: tuple[str, ...] = ()
+        self.history: list[dict[str, float]] = []
+        self.failures = 0
+
+    # ------------------------------------------------------------------ inputs
+    def on_grid(self, state: GridState) -> None:
+        self.bus_p_measured = dict(state.bus_p_kw)
+        if state.tap_names:
+            taps = {n.lower(): v for n, v in zip(state.tap_names, state.taps, strict=True)}
+            ratios = self.net.tap.copy()
+            changed = False
+            for k, elems in enumerate(self.net.branch_elements):
+                names = [e.split(".", 1)[-1].lower() for e in elems]
+                steps = [taps[n] for n in names if n in taps]
+                if steps:
+                    ratios[k] = 1.0 + TAP_STEP * float(np.mean(steps))
+                    changed = True
+            if changed and not np.allclose(ratios, self.net.tap):
+                self.primary.set_taps(ratios)
+        self.houses_now = {}
+
+    def on_bid(self, bid: FlexibilityBid) -> None:
+        if bid.smo in self.primary.net.bus_index:
+            self.bids[bid.smo] = bid
+
+    def on_response(self, resp: Response) -> None:
+        self.houses_now[resp.smo] = resp.achieved_kw
+        if resp.agents:
+            ok = [a for a in resp.agents if np.isfinite(a.scheduled_kw)]
+            self.commitment.update([a.agent for a in ok],
+                                   np.array([a.scheduled_kw for a in ok]),
+                                   np.array([a.achieved_kw for a in ok]))
+
+    def on_coefficients(self, upd: CoefficientUpdate) -> None:
+        if upd.relative:
+            self.alpha_f = {a.agent: a.alpha for a in upd.agents}
+            self.beta_f = {a.agent: a.beta for a in upd.agents}
+            self.xi_factor, self.xi_abs = upd.xi, None
+        else:
+            self.abs_coef = {a.agent: (a.alpha, a.beta) for a in upd.agents}
+            self.xi_abs = upd.xi
+
+    def on_house_scores(self, scores: HouseScores) -> None:
+        self.house_rs.update({s.agent: s.resilience for s in scores.houses})
+
+    # ------------------------------------------------------------------ helpers
+    def is_primary_time(self, t: float) -> bool:
+        return _multiple(t, self.t_primary)
+
+    def is_secondary_time(self, t: float) -> bool:
+        return self.cfg.secondary_enabled and _multiple(t, self.t_secondary)
+
+    def background(self) -> tuple[np.ndarray, np.ndarray]:
+        """Non-market load per bus [kW, kvar] (see module doc)."""
+        net, S, mode = self.net, self.net.s_base_kva, self.cfg.background_load
+        if mode == "none":
+            return np.zeros(net.n), np.zeros(net.n)
+        if mode == "nominal" or not self.bus_p_measured:
+            p = net.load_p * S * self.cfg.load_scale
+            p[self.smo_bus] = 0.0
+            return p, p * self.pf_ratio
+        p = np.zeros(net.n)
+        for bus, kw in self.bus_p_measured.items():
+            j = net.bus_index.get(bus)
+            if j is not None:
+                p[j] += kw
+        for smo, j in zip(self.smos, self.smo_bus, strict=True):
+            if smo in self.houses_now:
+                p[j] -= self.houses_now[smo]
+            elif smo in self.bids:
+                p[j] -= self.bids[smo].p0_kw
+        return p, p * self.pf_ratio
+
+    def agent_bids(self) -> AgentBids:
+        """Primary-market bids of the SMOs (no bid: fixed at zero), with coefficient updates."""
+        cfg = self.cfg.primary
+        rows = []
+        for smo in self.smos:
+            b = self.bids.get(smo)
+            if b is None:
+                rows.append((0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+                continue
+            alpha = b.alpha if b.alpha > 0 else cfg.default_alpha
+            beta = b.beta if b.beta > 0 else cfg.default_beta
+            if smo in self.abs_coef:
+                alpha, beta = self.abs_coef[smo]
+            alpha *= self.alpha_f.get(smo, 1.0)
+            beta *= self.beta_f.get(smo, 1.0)
+            gen = sum(a.gen_max_kw for a in b.agents)
+            rows.append((b.p0_kw, b.p_min_kw, b.p_max_kw, b.q0_kvar, b.q_min_kvar,
+                         b.q_max_kvar, alpha, beta, gen))
+        a = np.array(rows, dtype=float).reshape(len(self.smos), 9)
+        return AgentBids(*(a[:, i] for i in range(9)))
+
+    # ------------------------------------------------------------------ clearing
+    def clear(self, t: float) -> Outputs:
+        out = Outputs()
+        if self.is_primary_time(t) and self.bids:
+            self._clear_primary(t, out)
+        if self.is_secondary_time(t) and self.last is not None:
+            self._clear_secondary(t, out)
+        elif out.metrics is not None:  # primary only: SMO-level setpoints
+            out.setpoints = self._smo_setpoints(t, None)
+        return out
+
+    def clear_secondary(self, t: float) -> Outputs:
+        """Secondary clearings only (after a primary clearing), e.g. for benchmarks."""
+        out = Outputs()
+        if self.last is not None:
+            self._clear_secondary(t, out)
+        return out
+
+    def _clear_primary(self, t: float, out: Outputs) -> None:
+        pc = self.cfg.primary
+        xi = self.xi_abs if self.xi_abs is not None else self.cfg.primary.xi * self.xi_factor
+        self.primary.cfg.xi = xi
+        if pc.import_price_by_hour:
+            hour = int((t / 3600.0 + self.cfg.start_hour) % 24)
+            self.primary.cfg.import_price = pc.import_price_by_hour[hour]
+        self.primary.set_weights()
+        bids = self.agent_bids()
+        bp, bq = self.background()
+        res = self.primary.clear(bids, bp, bq)
+        if not res.status.startswith("optimal"):
+            self.failures += 1
+            print(f"market: primary clearing at t={t} failed ({res.status}); "
+                  "keeping the previous setpoints", file=sys.stderr)
+            return
+        self.last = res
+        self.adjust = {s: float(res.p_kw[i] - bids.p0[i]) for i, s in enumerate(self.smos)}
+        self.adjust_q = {s: float(res.q_kvar[i] - bids.q0[i]) for i, s in enumerate(self.smos)}
+        S = self.net.s_base_kva
+        base = distflow(self.net, (bp + self.primary._A @ bids.p0) / S,
+                        (bq + self.primary._A @ bids.q0) / S)
+        base_cost = self.primary.cfg.import_price * base["P0"] * S
+        weights = bp[self.smo_bus] + bids.p0
+        w = np.abs(self.net.load_p * S) + 1e-9
+        w[self.smo_bus] += np.abs(weights)
+        out.metrics = MarketMetrics(
+            time=t, total_cost=res.costs["total"], welfare=base_cost - res.costs["total"],
+            curtailment_kw=float(np.sum(np.maximum(bids.p0 - res.p_load_kw, 0.0))),
+            relaxation_gap=res.gap_kw, exact=res.exact, pcc_p_kw=res.pcc_p_kw,
+            losses_kw=res.losses_kw, v_min_pu=float(np.min(res.v_pu)),
+            v_max_pu=float(np.max(res.v_pu)),
+            mean_dlmp=float(np.average(res.dlmp, weights=w)),
+            generation_kw=float(res.p_gen_kw.sum()), solve_ms=1e3 * res.solve_time_s,
+            v_violation_pu=res.extra.get("v_violation_pu", 0.0))
+        comps = [PriceComponents(**{k: float(res.components[k][j]) for k in res.components})
+                 for j in range(self.net.n)] if res.components else []
+        out.prices = Prices(time=t, buses=self.net.buses, dlmp=[float(x) for x in res.dlmp],
+                            components=comps)
+        out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_primary,
+                                   p_kw=res.pcc_p_kw, q_kvar=res.pcc_q_kvar)
+        out.dispatch.append(MarketDispatch(time=t, kind="primary", smos=[
+            SmoDispatch(smo=s, p0_kw=bids.p0[i], p_min_kw=bids.p_min[i],
+                        p_max_kw=bids.p_max[i], p_kw=float(res.p_kw[i]),
+                        q_kvar=float(res.q_kvar[i]), price=float(res.dlmp[self.smo_bus[i]]))
+            for i, s in enumerate(self.smos)]))
+        self.history.append({"time": t, "pcc_p_kw": res.pcc_p_kw, **res.costs,
+                             "solve_ms": 1e3 * res.solve_time_s})
+
+    def _clear_secondary(self, t: float, out: Outputs) -> None:
+        smos = [s for s in self.smos if s in self.bids and self.bids[s].agents]
+        if not smos:
+            out.setpoints = self._smo_setpoints(t, None)
+            return
+        agents, smo_idx, rows = [], [], []
+        for i, s in enumerate(smos):
+            for a in self.bids[s].agents:
+                agents.append(a.agent)
+                smo_idx.append(i)
+                rows.append((a.p0_kw, a.p_min_kw, a.p_max_kw, a.q0_kvar, a.q_min_kvar,
+                             a.q_max_kvar, a.beta))
+        arr = np.array(rows, dtype=float)
+        layout = tuple(agents)
+        if layout != self._layout:
+            self._secondary = SecondaryMarkets(np.array(smo_idx), len(smos), self.cfg.secondary)
+            self._layout = layout
+        commit = self.commitment.get(agents)
+        rs = np.array([self.house_rs.get(a, self.cfg.secondary.default_resilience)
+                       for a in agents]) * commit
+        sb = SecondaryBids(smo=np.array(smo_idx), p0=arr[:, 0], p_min=arr[:, 1],
+                           p_max=arr[:, 2], q0=arr[:, 3], q_min=arr[:, 4], q_max=arr[:, 5],
+                           beta=arr[:, 6], resilience=rs)
+        target = np.array([self.bids[s].p0_kw + self.adjust.get(s, 0.0) for s in smos])
+        target_q = np.array([self.bids[s].q0_kvar + self.adjust_q.get(s, 0.0) for s in smos])
+        bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
+        price = np.array([self.last.dlmp[bus_of[s]] for s in smos])
+        assert self._secondary is not None
+        res = self._secondary.clear(sb, target, target_q, price)
+        out.setpoints = self._smo_setpoints(t, (smos, agents, np.array(smo_idx), res))
+        out.dispatch.append(MarketDispatch(time=t, kind="secondary", smos=[
+            SmoDispatch(smo=s, p0_kw=self.bids[s].p0_kw, p_min_kw=self.bids[s].p_min_kw,
+                        p_max_kw=self.bids[s].p_max_kw, p_kw=float(res.smo_p_kw[i]),
+                        q_kvar=float(res.smo_q_kvar[i]), price=float(price[i]),
+                        agents=int(np.sum(np.array(smo_idx) == i)))
+            for i, s in enumerate(smos)]))
+        if out.schedule is None:  # re-evaluate the PCC import with the new SMO totals
+            S = self.net.s_base_kva
+            bp, bq = self.background()
+            p = bp.copy()
+            q = bq.copy()
+            for s in self.smos:
+                j = bus_of[s]
+                if s in smos:
+                    i = smos.index(s)
+                    p[j] += res.smo_p_kw[i]
+                    q[j] += res.smo_q_kvar[i]
+                elif s in self.bids:
+                    p[j] += self.bids[s].p0_kw
+                    q[j] += self.bids[s].q0_kvar
+            df = distflow(self.net, p / S, q / S)
+            out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_secondary,
+                                       p_kw=float(df["P0"] * S), q_kvar=float(df["Q0"] * S))
+
+    def _smo_setpoints(self, t: float, sec: Any) -> list[Setpoint]:
+        """One Setpoint per SMO with a bid (agent entries when the secondary market ran)."""
+        if self.last is None:
+            return []
+        bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
+        per_smo: dict[str, list[AgentSetpoint]] = {}
+        totals: dict[str, tuple[float, float]] = {}
+        if sec is not None:
+            smos, agents, smo_idx, res = sec
+            res: SecondaryResult
+            for k, a in enumerate(agents):
+                s = smos[smo_idx[k]]
+                per_smo.setdefault(s, []).append(AgentSetpoint(
+                    agent=a, p_kw=float(res.p_kw[k]), q_kvar=float(res.q_kvar[k])))
+            for i, s in enumerate(smos):
+                totals[s] = (float(res.smo_p_kw[i]), float(res.smo_q_kvar[i]))
+        out = []
+        for s in self.smos:
+            b = self.bids.get(s)
+            if b is None:
+                continue
+            p, q = totals.get(s, (b.p0_kw + self.adjust.get(s, 0.0),
+                                  b.q0_kvar + self.adjust_q.get(s, 0.0)))
+            out.append(Setpoint(time=t, smo=s, period_start=b.period_start,
+                                period_end=b.period_end, p_kw=p, q_kvar=q,
+                                price=float(self.last.dlmp[bus_of[s]]),
+                                agents=per_smo.get(s, [])))
+        return out
+
+
+def _multiple(t: float, period: float) -> bool:
+    k = round(t / period)
+    return abs(t - k * period) < 1e-6

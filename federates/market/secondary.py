@@ -1,0 +1,263 @@
+"""Secondary markets: each SMO allocates its cleared setpoint among its agents (houses).
+
+All SMOs of a period are solved together, vectorised over agents: the SMOs' problems are
+separable and every stage bound is kept *per SMO*, so one joint solve per stage equals
+solving every SMO on its own. The hierarchical objectives of the seed, per SMO i, in
+priority order (lexicographic, with tolerance epsilon):
+
+  1. reliability: the seed's f1 = -RS_j * |dS_j|^2 (maximise deviations of resilient agents)
+     is concave; we minimise the convex surrogate sum_j |dS_j|^2 / RS_j, whose optimum
+     allocates the deviation from the baseline in proportion to RS_j (more flexibility is
+     taken from agents with higher resilience scores, which is the seed's intent);
+  2. net cost to the SMO: sum_j mu_j^P P_j + mu_j^Q Q_j (mu = local prices; with one price
+     for the whole SMO this is fixed by the balance, with agent-specific prices it is not);
+  3. flexibility: maximise sum_j dP_j^flex + dQ_j^flex, the symmetric band each agent keeps
+     around its setpoint within its limits (the SMO's next primary bid range);
+  4. disutility: sum_j beta_j ((P_j - P0_j)^2 + (Q_j - Q0_j)^2).
+Stage k minimises F_k subject to F_l <= F_l* + epsilon |F_l*| + abs_tol for l < k, and to
+the lossless SMO balance sum_j P_j = P_i*, sum_j Q_j = Q_i*, and the agents' limits. Each
+stage is a cvxpy problem built once with Parameters (DPP).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from federates.market.config import SecondaryConfig
+
+RS_FLOOR = 0.05
+STAGES = ("reliability", "cost", "flexibility", "disutility")
+
+
+@dataclass
+class SecondaryBids:
+    """Agents of all SMOs, vectorised (kW, kvar, load convention); `smo[k]` indexes SMOs."""
+
+    smo: np.ndarray
+    p0: np.ndarray
+    p_min: np.ndarray
+    p_max: np.ndarray
+    q0: np.ndarray
+    q_min: np.ndarray
+    q_max: np.ndarray
+    beta: np.ndarray
+    resilience: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.p0)
+
+
+@dataclass
+class SecondaryResult:
+    status: str
+    p_kw: np.ndarray  # agent setpoints
+    q_kvar: np.ndarray
+    flex_p_kw: np.ndarray  # symmetric flexibility band kept around the setpoint
+    flex_q_kvar: np.ndarray
+    tariff: np.ndarray  # local tariff per agent [$/kWh]
+    smo_p_kw: np.ndarray  # achieved SMO totals (= targets when feasible)
+    smo_q_kvar: np.ndarray
+    stage_values: np.ndarray  # (4, n_smo) optimum of each stage, per SMO
+    final_values: np.ndarray  # (4, n_smo) value of each stage objective at the final point
+    shortfall_kw: np.ndarray  # |target - achievable| per SMO when the target was infeasible
+    solve_time_s: float
+
+
+class SecondaryMarkets:
+    """Lexicographic secondary markets of `n_smo` SMOs with a fixed agent layout."""
+
+    def __init__(self, smo_of_agent: np.ndarray, n_smo: int,
+                 config: SecondaryConfig | None = None, reactive: bool = False):
+        """`reactive=False` keeps every agent's Q at its bid Q0 (half the problem size)."""
+        self.cfg = config or SecondaryConfig()
+        self.reactive = reactive
+        self.smo = np.asarray(smo_of_agent, dtype=int)
+        self.n_smo = n_smo
+        na = len(self.smo)
+        self.G = sp.csr_matrix((np.ones(na), (self.smo, np.arange(na))), shape=(n_smo, na))
+        self._build(na)
+
+    def _build(self, na: int) -> None:
+        G, ns = self.G, self.n_smo
+        # padded (n_smo x K) layout of the agents: per-SMO norms become one cone per SMO
+        counts = np.bincount(self.smo, minlength=ns)
+        K = max(int(counts.max(initial=1)), 1)
+        slot = np.zeros(na, dtype=int)
+        seen = np.zeros(ns, dtype=int)
+        for k, i in enumerate(self.smo):
+            slot[k] = i * K + seen[i]
+            seen[i] += 1
+        E = sp.csr_matrix((np.ones(na), (slot, np.arange(na))), shape=(ns * K, na))
+        par = {k: cp.Parameter(na) for k in ("lo", "hi", "qlo", "qhi", "mu", "muq")}
+        par.update({k: cp.Parameter(na, nonneg=True) for k in ("sw1", "sbeta")})
+        par.update({k: cp.Parameter(ns) for k in ("dtot", "qtot", "b2", "b3")})
+        par.update({k: cp.Parameter(ns, nonneg=True) for k in ("rb1", "rb4")})
+        self.par = par
+        dp, fp = cp.Variable(na), cp.Variable(na, nonneg=True)
+        self.var = {"dp": dp, "fp": fp}
+        devs, flex = [dp], [fp]
+        base = [G @ dp == par["dtot"], dp - fp >= par["lo"], dp + fp <= par["hi"]]
+        lin2 = G @ cp.multiply(par["mu"], dp)
+        if self.reactive:
+            dq, fq = cp.Variable(na), cp.Variable(na, nonneg=True)
+            self.var.update({"dq": dq, "fq": fq})
+            devs.append(dq)
+            flex.append(fq)
+            base += [G @ dq == par["qtot"], dq - fq >= par["qlo"], dq + fq <= par["qhi"]]
+            lin2 = lin2 + G @ cp.multiply(par["muq"], dq)
+
+        def per_smo_norm(weight: cp.Parameter) -> cp.Expression:
+            blocks = [cp.reshape(E @ cp.multiply(weight, d), (ns, K), order="C") for d in devs]
+            return cp.norm(cp.hstack(blocks) if len(blocks) > 1 else blocks[0], 2, axis=1)
+
+        def weighted_squares(weight: cp.Parameter) -> cp.Expression:
+            return cp.sum([cp.sum_squares(cp.multiply(weight, d)) for d in devs])
+
+        lin3 = -(G @ cp.sum(flex)) if len(flex) > 1 else -(G @ fp)
+        objectives = [weighted_squares(par["sw1"]), cp.sum(lin2), cp.sum(lin3),
+                      weighted_squares(par["sbeta"])]
+        bounds = [per_smo_norm(par["sw1"]) <= par["rb1"], lin2 <= par["b2"],
+                  lin3 <= par["b3"], per_smo_norm(par["sbeta"]) <= par["rb4"]]
+        self.problems = []
+        for k in range(len(STAGES)):
+            prob = cp.Problem(cp.Minimize(objectives[k]), base + bounds[:k])
+            assert prob.is_dcp(dpp=True)
+            self.problems.append(prob)
+
+    def _stage_values(self) -> np.ndarray:
+        """(4, n_smo) values of the stage objectives at the current solution (scaled)."""
+        G, par, v = self.G, self.par, self.var
+        dp, fp = v["dp"].value, v["fp"].value
+        dq, fq = self._q_values()
+        sq = dp ** 2 + dq ** 2
+        return np.array([
+            G @ (par["sw1"].value ** 2 * sq),
+            G @ (par["mu"].value * dp + par["muq"].value * dq),
+            -(G @ (fp + fq)),
+            G @ (par["sbeta"].value ** 2 * sq),
+        ])
+
+    def clear(self, bids: SecondaryBids, target_p_kw: np.ndarray, target_q_kvar: np.ndarray,
+              price: np.ndarray, price_q: np.ndarray | None = None) -> SecondaryResult:
+        """Allocate SMO targets (per SMO) among agents; `price` per SMO or per agent."""
+        cfg, par, G = self.cfg, self.par, self.G
+        na = len(bids)
+        price = np.asarray(price, dtype=float)
+        mu = price[self.smo] if price.shape[0] == self.n_smo and na != self.n_smo else price
+        muq = np.zeros(na) if price_q is None else np.asarray(price_q, dtype=float)
+        if muq.shape[0] == self.n_smo and na != self.n_smo:
+            muq = muq[self.smo]
+        lo = np.minimum(bids.p_min - bids.p0, 0.0)
+        hi = np.maximum(bids.p_max - bids.p0, 0.0)
+        qlo = np.minimum(bids.q_min - bids.q0, 0.0)
+        qhi = np.maximum(bids.q_max - bids.q0, 0.0)
+        # targets as deviations from the SMOs' baselines, clipped to what agents can do
+        want_p = np.asarray(target_p_kw, dtype=float) - G @ bids.p0
+        want_q = np.asarray(target_q_kvar, dtype=float) - G @ bids.q0
+        dtot = np.clip(want_p, G @ lo, G @ hi)
+        qtot = np.clip(want_q, G @ qlo, G @ qhi) if self.reactive else np.zeros(self.n_smo)
+        scale = max(float(np.max(np.abs(np.concatenate([lo, hi, qlo, qhi])), initial=0)), 1.0)
+        par["lo"].value, par["hi"].value = lo / scale, hi / scale
+        par["qlo"].value, par["qhi"].value = qlo / scale, qhi / scale
+        par["dtot"].value, par["qtot"].value = dtot / scale, qtot / scale
+        par["mu"].value, par["muq"].value = mu, muq
+        rs = np.clip(bids.resilience, RS_FLOOR, 1.0)
+        par["sw1"].value = np.sqrt(1.0 / rs)
+        par["sbeta"].value = np.sqrt(np.maximum(bids.beta, 0.0) * scale)
+        for name in ("rb1", "rb4", "b2", "b3"):
+            par[name].value = np.full(self.n_smo, 1e9)
+        t0 = time.perf_counter()
+        stage_vals = np.zeros((len(STAGES), self.n_smo))
+        status = "optimal"
+        first = self._first()
+        uniform = (np.allclose(mu, mu[first][self.smo])
+                   and np.allclose(muq, muq[first][self.smo]))
+        for k, prob in enumerate(self.problems):
+            if k == 1 and uniform:  # one price per SMO: the net cost is fixed by the balance
+                val = (mu[first] * dtot + muq[first] * qtot) / scale
+            else:
+                with warnings.catch_warnings():  # inaccurate solutions show in `status`
+                    warnings.simplefilter("ignore", UserWarning)
+                    prob.solve(solver=cp.CLARABEL)
+                if prob.status == "optimal_inaccurate":
+                    status = "optimal_inaccurate"
+                if prob.status not in ("optimal", "optimal_inaccurate"):
+                    status = f"stage {STAGES[k]}: {prob.status}"
+                    break
+                val = self._stage_values()[k]
+            stage_vals[k] = val
+            bound = val + cfg.epsilon * np.abs(val) + cfg.abs_tol
+            if k in (0, 3):
+                par["rb1" if k == 0 else "rb4"].value = np.sqrt(np.maximum(bound, 0.0))
+            else:
+                par["b2" if k == 1 else "b3"].value = bound
+        dt = time.perf_counter() - t0
+        if not status.startswith("optimal"):
+            z = np.zeros(na)
+            return SecondaryResult(status, bids.p0.copy(), bids.q0.copy(), z, z.copy(),
+                                   mu + cfg.tariff_markup, G @ bids.p0, G @ bids.q0,
+                                   stage_vals, stage_vals.copy(), np.abs(want_p - dtot), dt)
+        v = self.var
+        dq, fq = self._q_values()
+        dp, dq = v["dp"].value * scale, dq * scale
+        final = self._stage_values()
+        stage_vals, final = self._unscale(stage_vals, scale), self._unscale(final, scale)
+        return SecondaryResult(
+            status=status, p_kw=bids.p0 + dp, q_kvar=bids.q0 + dq,
+            flex_p_kw=v["fp"].value * scale, flex_q_kvar=fq * scale,
+            tariff=mu + cfg.tariff_markup, smo_p_kw=G @ (bids.p0 + dp),
+            smo_q_kvar=G @ (bids.q0 + dq), stage_values=stage_vals, final_values=final,
+            shortfall_kw=np.abs(want_p - dtot), solve_time_s=dt,
+        )
+
+    def _q_values(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.reactive:
+            return self.var["dq"].value, self.var["fq"].value
+        z = np.zeros(len(self.smo))
+        return z, z.copy()
+
+    def _first(self) -> np.ndarray:
+        """Index of the first agent of every SMO (SMOs without agents map to agent 0)."""
+        first = np.zeros(self.n_smo, dtype=int)
+        seen = np.zeros(self.n_smo, dtype=bool)
+        for k, i in enumerate(self.smo):
+            if not seen[i]:
+                first[i], seen[i] = k, True
+        return first
+
+    @staticmethod
+    def _unscale(vals: np.ndarray, scale: float) -> np.ndarray:
+        out = vals.copy()
+        out[0] *= scale ** 2  # kW^2 / RS
+        out[1] *= scale  # $/h
+        out[2] *= scale  # kW
+        out[3] *= scale  # beta was pre-multiplied by scale: $/h
+        return out
+
+
+class CommitmentTracker:
+    """Commitment score per agent from achieved vs scheduled response (in [0, 1]).
+
+    score <- m * score + (1 - m) * 1 / (1 + (error / scale)^2), m = memory; agents start at 1.
+    """
+
+    def __init__(self, memory: float = 0.8, scale_kw: float = 0.5):
+        self.memory, self.scale = memory, scale_kw
+        self.scores: dict[str, float] = {}
+
+    def update(self, agents: list[str], scheduled_kw: np.ndarray,
+               achieved_kw: np.ndarray) -> dict[str, float]:
+        err = np.abs(np.asarray(achieved_kw, dtype=float) - np.asarray(scheduled_kw, dtype=float))
+        inst = 1.0 / (1.0 + (err / self.scale) ** 2)
+        for a, s in zip(agents, inst, strict=True):
+            self.scores[a] = self.memory * self.scores.get(a, 1.0) + (1 - self.memory) * float(s)
+        return {a: self.scores[a] for a in agents}
+
+    def get(self, agents: list[str]) -> np.ndarray:
+        return np.array([self.scores.get(a, 1.0) for a in agents])

@@ -1,0 +1,167 @@
+"""Market operator (pure): bid book -> primary + secondary clearings -> setpoints, prices."""
+
+from __future__ import annotations
+
+import pytest
+
+from federates.market.config import MarketConfig, PrimaryConfig
+from federates.market.federate import MarketFederate, parse_message
+from federates.market.operator import MarketOperator
+from federates.messages import (
+    AgentBid,
+    AgentCoefficients,
+    AgentResponse,
+    AgentScore,
+    CoefficientUpdate,
+    FlexibilityBid,
+    GridState,
+    HouseScores,
+    Response,
+)
+from federates.runtime import RuntimeConfig, ScenarioContext
+
+
+def bids_for(op: MarketOperator, t: float, scale: float = 1.2, period: float = 300.0):
+    """Three houses per SMO sharing the bus's nominal load, each 40 % flexible downwards."""
+    S = op.net.s_base_kva
+    out = []
+    for smo, j in zip(op.smos, op.smo_bus, strict=True):
+        p_bus, q_bus = op.net.load_p[j] * S * scale, op.net.load_q[j] * S * scale
+        agents = [AgentBid(agent=f"{smo}_h{k}", p0_kw=p_bus / 3, q0_kvar=q_bus / 3,
+                           p_min_kw=0.6 * p_bus / 3, p_max_kw=1.05 * p_bus / 3,
+                           q_min_kvar=q_bus / 3, q_max_kvar=q_bus / 3, beta=0.004,
+                           alpha=0.0, gen_max_kw=0.0) for k in range(3)]
+        out.append(FlexibilityBid(
+            time=t, smo=smo, period_start=t + 60, period_end=t + 60 + period,
+            p0_kw=p_bus, q0_kvar=q_bus, p_min_kw=0.6 * p_bus, p_max_kw=1.05 * p_bus,
+            q_min_kvar=q_bus, q_max_kvar=q_bus, alpha=0.0, beta=0.004 / 3, agents=agents))
+    return out
+
+
+def grid_state(t: float) -> GridState:
+    return GridState(time=t, converged=True, pcc_p_kw=0, pcc_q_kvar=0, losses_kw=0,
+                     losses_kvar=0, v_min_pu=1, v_max_pu=1, ansi_a_violations=0,
+                     ansi_b_violations=0, node_names=[], v_pu=[], line_names=[],
+                     line_loading_pct=[], tap_names=["reg1a", "reg1b", "reg1c"],
+                     taps=[8, 8, 8], bus_p_kw={})
+
+
+@pytest.fixture
+def operator() -> MarketOperator:
+    cfg = MarketConfig(feeder="ieee123", primary_period="15min", secondary_period="5min",
+                       background_load="none", primary=PrimaryConfig(voltage_cost=50.0))
+    return MarketOperator(cfg)
+
+
+def test_primary_and_secondary_clearing_produce_consistent_setpoints(operator):
+    op = operator
+    assert len(op.smos) == 85
+    op.on_grid(grid_state(0.0))
+    assert op.net.tap[0] == pytest.approx(1.05)  # measured regulator taps are used
+    for b in bids_for(op, 0.0):
+        op.on_bid(b)
+    out = op.clear(0.0)
+    assert out.prices is not None and len(out.prices.dlmp) == op.net.n
+    assert out.metrics is not None and out.metrics.exact
+    assert len(out.setpoints) == 85
+    by_smo = {d.smo: d for d in out.dispatch[0].smos}
+    for sp in out.setpoints:
+        assert len(sp.agents) == 3
+        assert sum(a.p_kw for a in sp.agents) == pytest.approx(sp.p_kw, abs=1e-4)
+        # the secondary market delivers the primary market's setpoint
+        assert sp.p_kw == pytest.approx(by_smo[sp.smo].p_kw, abs=1e-4)
+        assert sp.period_start == 60.0
+        assert sp.price == pytest.approx(by_smo[sp.smo].price)
+    assert out.metrics.curtailment_kw > 0
+    assert out.metrics.welfare > 0  # the market beats serving every baseline from the PCC
+    assert out.schedule is not None and out.schedule.p_kw == pytest.approx(
+        out.metrics.pcc_p_kw)
+
+
+def test_secondary_only_clearing_keeps_primary_adjustment(operator):
+    op = operator
+    op.on_grid(grid_state(0.0))
+    for b in bids_for(op, 0.0):
+        op.on_bid(b)
+    first = {sp.smo: sp.p_kw for sp in op.clear(0.0).setpoints}
+    adjust = dict(op.adjust)
+    for b in bids_for(op, 300.0, scale=1.25):
+        op.on_bid(b)
+    out = op.clear(300.0)
+    assert out.prices is None and out.metrics is None  # not a primary time
+    assert len(out.setpoints) == 85 and out.schedule is not None
+    for sp in out.setpoints:
+        p0 = op.bids[sp.smo].p0_kw
+        p_min = op.bids[sp.smo].p_min_kw
+        assert sp.p_kw == pytest.approx(max(p0 + adjust[sp.smo], p_min), abs=1e-3)
+        assert sp.period_start == 360.0
+    assert sum(first.values()) != pytest.approx(sum(sp.p_kw for sp in out.setpoints))
+
+
+def test_coefficient_update_shifts_curtailment_to_reweighted_smo(operator):
+    op = operator
+    op.on_grid(grid_state(0.0))
+    for b in bids_for(op, 0.0):
+        op.on_bid(b)
+    smo = "65"
+    base = {sp.smo: sp.p_kw for sp in op.clear(0.0).setpoints}
+    op.on_coefficients(CoefficientUpdate(
+        time=0.0, agents=[AgentCoefficients(agent=smo, alpha=1.0, beta=0.25)], xi=1.0,
+        relative=True))
+    after = {sp.smo: sp.p_kw for sp in op.clear(900.0).setpoints}
+    assert after[smo] < base[smo] - 1.0  # cheaper disutility: more curtailment there
+    op.on_coefficients(CoefficientUpdate(time=0.0, agents=[], xi=1.0, relative=True))
+
+
+def test_commitment_and_resilience_scores_move_flexibility_between_houses(operator):
+    op = operator
+    op.on_grid(grid_state(0.0))
+    for b in bids_for(op, 0.0):
+        op.on_bid(b)
+    smo = "1"
+    out = op.clear(0.0)
+    sp = next(s for s in out.setpoints if s.smo == smo)
+    p0 = op.bids[smo].agents[0].p0_kw
+    curtail0 = [p0 - a.p_kw for a in sp.agents]
+    assert curtail0[0] == pytest.approx(curtail0[2], rel=1e-3)
+    # house 0 misses its schedule repeatedly, house 2 has a low resilience score
+    for _ in range(10):
+        op.on_response(Response(time=0.0, smo=smo, scheduled_kw=0.0, achieved_kw=0.0, agents=[
+            AgentResponse(agent=f"{smo}_h0", scheduled_kw=sp.agents[0].p_kw,
+                          achieved_kw=sp.agents[0].p_kw + 5.0)]))
+    op.on_house_scores(HouseScores(time=0.0, houses=[
+        AgentScore(agent=f"{smo}_h2", trust=0.5, commitment=1.0, resilience=0.5)]))
+    sp = next(s for s in op.clear(300.0).setpoints if s.smo == smo)
+    curtail = [p0 - a.p_kw for a in sp.agents]
+    assert curtail[1] > curtail[2] > curtail[0]
+
+
+def test_parse_message_and_autowire():
+    bid = FlexibilityBid(time=0, smo="1", period_start=0, period_end=300, p0_kw=1, q0_kvar=0,
+                         p_min_kw=0, p_max_kw=1, q_min_kvar=0, q_max_kvar=0, alpha=0, beta=0)
+    assert isinstance(parse_message(bid.to_wire()), FlexibilityBid)
+    resp = Response(time=0, smo="1", scheduled_kw=1, achieved_kw=1)
+    assert isinstance(parse_message(resp.to_wire()), Response)
+    ctx = ScenarioContext(scenario="s", feeder="ieee123", seed=1, duration_s=3600,
+                          period_s=60, federates={"g": "grid", "houses": "iot",
+                                                  "rm": "resilience", "market": "market"},
+                          output_dir="/tmp")
+    cfg = MarketFederate.autowire("market", MarketConfig(), ctx)
+    assert cfg.feeder == "ieee123" and cfg.iot_federates == ["houses"]
+    assert cfg.grid_state_key == "g/state" and cfg.resilience_federates == ["rm"]
+    itf = MarketFederate.interfaces(RuntimeConfig(name="market"), cfg)
+    assert {s.key for s in itf.subscriptions} == {"g/state", "rm/house_scores"}
+    assert {e.port for e in itf.endpoints} == {"bids", "coefficients"}
+
+
+def test_time_of_use_import_price_sets_the_energy_price():
+    tou = [0.05] * 16 + [0.20] * 5 + [0.05] * 3
+    cfg = MarketConfig(feeder="ieee123", background_load="none",
+                       primary=PrimaryConfig(import_price_by_hour=tou))
+    op = MarketOperator(cfg)
+    for b in bids_for(op, 0.0):
+        op.on_bid(b)
+    night, peak = op.clear(0.0), op.clear(17 * 3600.0)
+    assert night.prices.dlmp[0] == pytest.approx(0.05, abs=1e-6)
+    assert peak.prices.dlmp[0] == pytest.approx(0.20, abs=1e-6)
+    assert peak.metrics.pcc_p_kw < night.metrics.pcc_p_kw - 50.0  # dearer: more flexibility
