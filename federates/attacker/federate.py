@@ -69,6 +69,10 @@ def filter_specs(runtime_name: str, config: AttackerConfig) -> list[FilterSpec]:
 
 
 class AttackerFederate(FederateWrapper):
+    """Attacker. Plays the scenario's attack schedule: sends AttackCommand from `attack` to
+    `<iot>/attack` and switches HELICS drop/delay filters on the attacked `<iot>/sp_<bus>`
+    endpoints; publishes the ground truth on `state` (for reports only)."""
+
     kind = "attacker"
     config_model = AttackerConfig
     config: AttackerConfig

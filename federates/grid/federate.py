@@ -6,7 +6,7 @@ from typing import Any
 
 import feeders
 from federates.grid.config import GridConfig
-from federates.grid.model import GridModel, GridSetup
+from federates.grid.model import GridModel, GridSetup, IslandSetup
 from federates.messages import InjectionSet
 from federates.player.profiles import profile_values
 from federates.runtime import (
@@ -36,6 +36,8 @@ def build_model(config: GridConfig) -> GridModel:
         capacitor_control=config.controls.capacitors,
         baseline_enabled=config.baseline.shape != "none",
         tolerance=config.tolerance,
+        island=IslandSetup(config.island.former_bus, config.island.v_pu)
+        if config.island.enabled else None,
     ))
 
 

@@ -75,6 +75,11 @@ def injections(pop: Population, res: StepResult, source: str, per_phase: bool,
 
 
 class IotFederate(FederateWrapper):
+    """Device population. Publishes `injections` (per-bus InjectionSet) and `summary`
+    (PopulationSummary) every step; one endpoint `sp_<bus>` per SMO sends FlexibilityBid,
+    Response and Telemetry and receives Setpoint (so one filter cuts one bus's link);
+    endpoint `attack` receives AttackCommand. Subscribes to `grid/state` for volt-var."""
+
     kind = "iot"
     config_model = IotConfig
     config: IotConfig

@@ -46,6 +46,11 @@ def parse_message(raw: str) -> FlexibilityBid | Response | None:
 
 
 class MarketFederate(FederateWrapper):
+    """Market operator. Receives bids and responses on `bids`, CoefficientUpdate on
+    `coefficients`, `grid/state` and the resilience manager's `house_scores`; clears the
+    primary and secondary markets on their periods; sends Setpoint to `<iot>/sp_<bus>`;
+    publishes `prices` (dLMPs and components), `pcc_schedule`, `metrics` and the dispatch."""
+
     kind = "market"
     config_model = MarketConfig
     config: MarketConfig

@@ -19,8 +19,8 @@ from federates.runtime import (
 
 class RecorderFederate(FederateWrapper):
     """Subscribes to every publication (or `signals`), writes long-format parquet; publishes
-    `clock`, which every other federate follows so the recorder is never more than one
-    step behind."""
+    `clock`, which every other federate follows (with a slack of a few steps) so the
+    recorder never falls far behind."""
 
     kind = "recorder"
     config_model = RecorderConfig

@@ -41,6 +41,11 @@ def parse_report(raw: str) -> Telemetry | Response | None:
 
 
 class ResilienceFederate(FederateWrapper):
+    """Resilience manager. Sees only measured PCC power (`grid/pcc_power`), the market's
+    `pcc_schedule` and the telemetry that reaches its `telemetry` endpoint; detects attacks,
+    scores agents, sends re-weighted coefficients to `<market>/coefficients`; publishes
+    `state`, `scores`, `house_scores` and `alerts`."""
+
     kind = "resilience"
     config_model = ResilienceConfig
     config: ResilienceConfig
