@@ -89,12 +89,17 @@ class Federation:
         path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path,
                    GRIDFED_RUN_DIR=str(self.run_dir))
-        proc = subprocess.Popen(
-            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, env=env,
-        )
-        log.close()
-        self.procs[name] = proc
+        # Ctrl-C / SIGTERM wait until the child is registered, so none escapes stop().
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+            )
+            self.procs[name] = proc
+        finally:
+            log.close()
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         return proc
 
     def start_broker(self) -> None:
@@ -188,6 +193,18 @@ class Federation:
                 proc.wait()
         for proc in self.procs.values():  # grandchildren of a group that exited cleanly
             _signal_group(proc, signal.SIGKILL)
+        self._kill_stragglers()
+
+    def _kill_stragglers(self) -> None:
+        """Last line of defence: kill any process still tagged with this run's folder."""
+        deadline = time.monotonic() + TERM_GRACE_S
+        while (pids := run_processes(self.run_dir)) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(POLL_S)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

@@ -35,7 +35,10 @@ def assert_clean(run_dir: Path) -> None:
     plan = json.loads((run_dir / "launch_plan.json").read_text())
     host, port = plan["broker"]["address"].removeprefix("tcp://").split(":")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # like any server: connections in TIME_WAIT do not hold the port, a listener would
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, int(port)))
+        sock.listen()
 
 
 @pytest.fixture
