@@ -94,7 +94,7 @@ class RuntimeConfig(BaseModel):
     broker_address: str = "127.0.0.1"
     broker_port: int = 23500
     broker_key: str = ""
-    core_type: str = "zmq_ss"
+    core_type: str = "zmq"
     period: float = Field(60.0, gt=0)
     phase: int = Field(0, ge=0, le=9)
     stop_time: float = Field(3600.0, ge=0)
@@ -104,6 +104,8 @@ class RuntimeConfig(BaseModel):
         "ignores (the recorder's clock): keeps it at most one step ahead of their owners.")
     output_delay: float = Field(0.0, ge=0, description="HELICS output delay [s]: federates "
                                 "that follow this one may run this far ahead of it.")
+    local_port: int | None = Field(None, description="Port of this federate's own core "
+                                   "(zmq/tcp cores); None lets HELICS choose.")
     connect_timeout_s: float = 30.0
     log_level: str = "warning"
 
@@ -281,6 +283,8 @@ def _create_federate(cfg: RuntimeConfig) -> Any:
     info = h.helicsCreateFederateInfo()
     h.helicsFederateInfoSetCoreTypeFromString(info, cfg.core_type)
     h.helicsFederateInfoSetCoreInitString(info, helics_core_init(cfg))
+    if cfg.local_port is not None:
+        h.helicsFederateInfoSetLocalPort(info, str(cfg.local_port))
     # No HELICS period/offset properties: with them HELICS assumes a federate publishes only
     # on its next period boundary and grants later phases before the earlier phase has
     # published, which would add a hidden one-step lag. Exact time requests keep the order.

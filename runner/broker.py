@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--key", default="")
     parser.add_argument("--name", required=True)
     parser.add_argument("--federates", type=int, required=True)
-    parser.add_argument("--core-type", default="zmq_ss")
+    parser.add_argument("--core-type", default="zmq")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     die_with_parent()

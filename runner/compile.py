@@ -117,6 +117,11 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
         )
         compiled.append(CompiledFederate(name, spec.kind, runtime, config,
                                          cls.interfaces(runtime, config)))
+    if scenario.broker.core_type in ("zmq", "tcp"):
+        from runner.launch import free_port
+
+        for fed in compiled:  # own ports, so HELICS does not hand out ports near the broker's
+            fed.runtime.local_port = free_port(scenario.broker.host)
     _wire_publications(scenario, compiled)
     _follow_recorders(compiled)
     _check_subscriptions(scenario, compiled)

@@ -27,11 +27,27 @@ TERM_GRACE_S = 5.0
 BROKER_START_S = 20.0
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on `host` right now (the broker binds it next)."""
+def free_port(host: str = "127.0.0.1", span: int = 1) -> int:
+    """A TCP port P such that P..P+span-1 are free on `host` right now.
+
+    A ZMQ broker binds P and P+1, so it asks for span=2.
+    """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port + span - 1 <= 65535 and all(_is_free(host, port + i) for i in range(1, span)):
+            return port
+    raise RuntimeError(f"no {span} consecutive free ports on {host}")
+
+
+def _is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 @dataclass

@@ -36,10 +36,15 @@ class RunRequest:
     broker_port: int | None = None
     external: list[str] = field(default_factory=list)
     dry_run: bool = False
+    counterfactual: bool = False  # also run without mitigation and without attack
 
 
 def execute(request: RunRequest, console: Console) -> int:
     """Run a scenario end to end; returns the process exit code (0 only on a complete run)."""
+    if request.counterfactual:
+        from runner.counterfactual import execute_counterfactual
+
+        return execute_counterfactual(request, console)
     path = find_scenario(request.scenario)
     overrides = list(request.overrides)
     scenario = load_scenario(path, overrides)
@@ -51,7 +56,8 @@ def execute(request: RunRequest, console: Console) -> int:
     timeout = request.timeout or scenario.timeout
     run_dir = make_run_dir(request.out, scenario.name)
     try:
-        port = scenario.broker.port or free_port(scenario.broker.host)
+        span = 2 if scenario.broker.core_type == "zmq" else 1
+        port = scenario.broker.port or free_port(scenario.broker.host, span)
         key = secrets.token_hex(8)
         plan = compile_scenario(scenario, run_dir, port, key, f"gridfed-{key[:8]}")
     except ScenarioError:
