@@ -113,11 +113,16 @@ class GridState(Payload):
     bus_p_kw: dict[str, float] = Field(
         default_factory=dict, description="Total load at each bus that carries load [kW]."
     )
+    island_p_kw: float = Field(
+        0.0, description="Islanded grid: active power of the grid-forming unit [kW] (0 when "
+        "grid-connected).")
+    island_q_kvar: float = Field(0.0, description="Islanded grid: its reactive power [kvar].")
 
     def rows(self) -> list[tuple[str, str, float]]:
         out = [(n, "", float(getattr(self, n))) for n in (
             "converged", "pcc_p_kw", "pcc_q_kvar", "losses_kw", "losses_kvar", "v_min_pu",
-            "v_max_pu", "ansi_a_violations", "ansi_b_violations")]
+            "v_max_pu", "ansi_a_violations", "ansi_b_violations", "island_p_kw",
+            "island_q_kvar")]
         out += [("v_pu", n, v) for n, v in zip(self.node_names, self.v_pu, strict=True)]
         out += [("line_loading_pct", n, v)
                 for n, v in zip(self.line_names, self.line_loading_pct, strict=True)]

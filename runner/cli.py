@@ -41,13 +41,17 @@ def run(
                         "name started by you (repeatable).")] = None,
     dry_run: Annotated[bool, typer.Option(help="Write configs and launch plan, then stop.")]
     = False,
+    counterfactual: Annotated[bool, typer.Option(help="Also run without mitigation and without "
+                              "attack (into OUT/counterfactual/) and compare the three.")]
+    = False,
 ) -> None:
     """Validate, compile and run a scenario through its own HELICS broker."""
     from runner.session import RunRequest, execute
 
     request = RunRequest(scenario=scenario, out=out, overrides=list(set_ or []),
                          timeout=timeout, broker_port=broker_port,
-                         external=list(external or []), dry_run=dry_run)
+                         external=list(external or []), dry_run=dry_run,
+                         counterfactual=counterfactual)
     try:
         code = execute(request, console)
     except ScenarioError as exc:
@@ -57,11 +61,14 @@ def run(
 
 @app.command()
 def report(results_dir: Annotated[Path, typer.Argument(help="A results folder.")]) -> None:
-    """Regenerate metrics.json and plots of a results folder."""
+    """Regenerate metrics.json, plots and report.md of a results folder (and its
+    counterfactual comparison, if it has one)."""
+    from runner.counterfactual import regenerate_comparison
     from runner.results import regenerate
 
     try:
         metrics = regenerate(results_dir)
+        regenerate_comparison(results_dir)
     except ScenarioError as exc:
         _fail(str(exc))
     console.print_json(json.dumps(metrics.get("federates", {}), default=str))

@@ -5,6 +5,7 @@ Layout:
     configs/*.json       per-federate configs; launch_plan.json
     timeseries.parquet   long format: time [s], signal, id, value
     metrics.json         run status and each federate's metrics
+    report.md            status, summary, the federates' markdown reports, plots
     plots/*.png          each federate's plots
     logs/*.log           broker and federate output
 An existing non-empty folder is never reused: nothing of an earlier result is overwritten.
@@ -24,6 +25,7 @@ import yaml
 
 from federates.recorder.model import merge_parts
 from federates.registry import wrapper_class
+from runner.report import write_run_report
 from runner.schema import Scenario, ScenarioError
 
 INCOMPLETE_MARKER = "INCOMPLETE"
@@ -101,6 +103,7 @@ def finalize(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
         "federates": federate_reports(run_dir, ts) if len(ts) else {},
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
+    write_run_report(run_dir, metrics)
     return metrics
 
 
@@ -114,4 +117,5 @@ def regenerate(run_dir: Path) -> dict[str, Any]:
     ts = read_timeseries(run_dir)
     old["federates"] = federate_reports(run_dir, ts)
     metrics_path.write_text(json.dumps(old, indent=2, default=str) + "\n")
+    write_run_report(run_dir, old)
     return old

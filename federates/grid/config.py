@@ -24,6 +24,16 @@ class ControlsConfig(BaseModel):
         None, description="Lock taps to these positions (or the feeder's published ones).")
 
 
+class IslandConfig(BaseModel):
+    """Islanded operation: the substation is open and a grid-forming unit holds voltage."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = Field(False, description="Open the PCC element; the feeder runs as an island.")
+    former_bus: str = Field("", description="Bus of the grid-forming unit (default: the bus on "
+                            "the feeder side of the PCC element).")
+    v_pu: float = Field(1.0, ge=0.9, le=1.1, description="Voltage the unit holds [pu].")
+
+
 class GridConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     feeder: str = Field("", description="Feeder name (default: the scenario's feeder).")
@@ -33,3 +43,4 @@ class GridConfig(BaseModel):
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     controls: ControlsConfig = Field(default_factory=ControlsConfig)
     tolerance: float = Field(1e-8, gt=0, le=1e-3, description="OpenDSS convergence [pu].")
+    island: IslandConfig = Field(default_factory=IslandConfig)

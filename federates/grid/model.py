@@ -8,6 +8,13 @@ Load shape: the baseline spot loads of the feeder follow a per-unit daily shape 
 OpenDSS's global `LoadMult`. Injections are extra constant-PQ loads that gridfed adds at
 each bus that receives injections; since `LoadMult` scales every load, their kW/kvar are
 divided by the multiplier so that the power drawn is exactly what the sources asked for.
+
+Islanded mode (`GridSetup.island`): the PCC element's substation-side terminal is opened and
+the circuit's source (`Vsource.source`) moves to the grid-forming bus, where it holds the
+configured voltage behind its short-circuit impedance, like a grid-forming inverter with
+ample capacity. The PCC import is then 0 by construction, and the source's output -- the
+island's load plus losses -- is published as `island_p_kw` / `island_q_kvar`. A regulator
+control on the opened PCC transformer is switched off (it has nothing to regulate).
 """
 
 from __future__ import annotations
@@ -25,6 +32,17 @@ INJECTION_PREFIX = "gridfed_inj_"
 
 
 @dataclass
+class IslandSetup:
+    """Substation open; a grid-forming unit at `former_bus` ('' = PCC's feeder side)."""
+
+    former_bus: str = ""
+    v_pu: float = 1.0
+
+
+SOURCE = "Vsource.source"
+
+
+@dataclass
 class GridSetup:
     """Everything the model needs to build itself (comes from the feeder and the config)."""
 
@@ -38,6 +56,7 @@ class GridSetup:
     baseline_enabled: bool = True
     max_control_iterations: int = 30
     tolerance: float = 1e-8
+    island: IslandSetup | None = None
 
 
 def _check(result: str, command: str) -> None:
@@ -53,6 +72,7 @@ class GridModel:
         for command in setup.commands:
             _check(dss.Text.Command(command) or "", command)
         self._configure_controls()
+        self.former_bus = self._make_island(setup.island) if setup.island else None
         self.node_names: list[str] = list(dss.Circuit.AllNodeNames())
         self.base_load_names: list[str] = list(dss.Loads.AllNames())
         self._base_kw, self._base_kvar, self._base_bus = self._read_base_loads()
@@ -82,6 +102,42 @@ class GridModel:
         # A tight tolerance makes each solve independent of the previous one (warm start)
         # to ~1e-8 pu, so results do not depend on the step history.
         dss.Solution.Convergence(self.setup.tolerance)
+
+    def _pcc_is_source(self) -> bool:
+        return self.setup.pcc_element.lower() == SOURCE.lower()
+
+    def _make_island(self, island: IslandSetup) -> str:
+        """Open the substation and move the source to the grid-forming bus; returns the bus."""
+        pcc = self.setup.pcc_element
+        dss.Circuit.SetActiveElement(pcc)
+        buses = dss.CktElement.BusNames()
+        bus = island.former_bus or buses[-1].split(".")[0]
+        if not dss.Circuit.SetActiveBus(bus) >= 0 or not dss.Bus.Nodes():
+            raise KeyError(f"island former bus {bus!r} is not in the feeder")
+        nodes = [n for n in dss.Bus.Nodes() if n in (1, 2, 3)]
+        kv = dss.Bus.kVBase() * (np.sqrt(3) if len(nodes) > 1 else 1.0)
+        commands = [] if self._pcc_is_source() else [f"Open {pcc} 1"]
+        commands.append(f"Edit {SOURCE} bus1={bus}.{'.'.join(map(str, nodes))} "
+                        f"phases={len(nodes)} basekv={kv:.6f} pu={island.v_pu} angle=0")
+        for command in commands:
+            _check(dss.Text.Command(command) or "", command)
+        if pcc.lower().startswith("transformer."):
+            name = pcc.split(".", 1)[1].lower()
+            for reg in dss.RegControls.AllNames() or []:
+                dss.RegControls.Name(reg)
+                if dss.RegControls.Transformer().lower() == name:
+                    dss.Text.Command(f"RegControl.{reg}.enabled=no")
+        dss.Solution.Solve()  # rebuilds the bus list: node names below follow the new source
+        return bus
+
+    def island_power(self) -> tuple[float, float]:
+        """(P kW, Q kvar) delivered by the grid-forming unit (0, 0 when grid-connected)."""
+        if self.former_bus is None:
+            return 0.0, 0.0
+        dss.Circuit.SetActiveElement(SOURCE)
+        powers = np.asarray(dss.CktElement.Powers())
+        first = powers[: len(powers) // dss.CktElement.NumTerminals()]
+        return -float(first[0::2].sum()), -float(first[1::2].sum())
 
     def set_tap(self, regulator: str, tap: int) -> None:
         """Set a regulator (transformer) winding-2 tap position in 0.00625 pu steps."""
@@ -178,6 +234,8 @@ class GridModel:
     # ------------------------------------------------------------------ measurements
     def pcc_power(self) -> tuple[float, float]:
         """(P kW, Q kvar) imported: pcc_sign * power into the PCC element's terminal 1."""
+        if self.former_bus is not None and self._pcc_is_source():
+            return 0.0, 0.0  # the source is the grid-forming unit: nothing is imported
         dss.Circuit.SetActiveElement(self.setup.pcc_element)
         powers = np.asarray(dss.CktElement.Powers())
         first = powers[: len(powers) // dss.CktElement.NumTerminals()]
@@ -213,6 +271,7 @@ class GridModel:
         losses = np.asarray(dss.Circuit.Losses()) / 1000.0
         loading = np.asarray(dss.PDElements.AllPctNorm())[self._line_mask]
         taps = self.taps()
+        island_p, island_q = self.island_power()
         return GridState(
             time=time,
             converged=converged,
@@ -231,6 +290,8 @@ class GridModel:
             tap_names=list(taps),
             taps=list(taps.values()),
             bus_p_kw=self.bus_load_kw(),
+            island_p_kw=island_p,
+            island_q_kvar=island_q,
         )
 
     def step(self, time: float, load_mult: float, sources: dict[str, list[Injection]]) -> GridState:

@@ -35,6 +35,9 @@ def grid_metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
     ansi_b = scalar_series(ts, f"{name}.ansi_b_violations")
     converged = scalar_series(ts, f"{name}.converged")
     imported = float(p.clip(lower=0).sum() * dt_h)
+    island = scalar_series(ts, f"{name}.island_p_kw")
+    extra = {"island_energy_kwh": round(float(island.sum() * dt_h), 3),
+             "island_peak_kw": round(float(island.max()), 3)} if (island != 0).any() else {}
     return {
         "steps": int(len(p)),
         "energy_imported_kwh": round(imported, 3),
@@ -51,6 +54,7 @@ def grid_metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
         "losses_pct_of_import": round(100.0 * float(losses.sum() * dt_h) / imported, 3)
         if imported > 0 else None,
         "all_converged": bool(converged.min() >= 1.0) if not converged.empty else None,
+        **extra,
     }
 
 

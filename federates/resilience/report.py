@@ -123,18 +123,24 @@ def window_stats(ts: pd.DataFrame, lo: float, hi: float, sig: dict[str, str]) ->
     return out
 
 
+def report_signals(name: str, config: ResilienceConfig, ts: pd.DataFrame) -> dict[str, str]:
+    """Recorded signal names `window_stats` reads (grid, market, population of the run)."""
+    grid, market = _prefix(config.pcc_key), _prefix(config.schedule_key)
+    pcc = f"{grid}.pcc_p_kw" if not _scalar(ts, f"{grid}.pcc_p_kw").empty else \
+        f"{name}.measured_kw"
+    load = f"{grid}.bus_p_kw" if (ts["signal"] == f"{grid}.bus_p_kw").any() else ""
+    return {"pcc": pcc, "grid": grid, "market": market, "load": load,
+            "population": population_prefix(ts) or ""}
+
+
 def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
                        window_s: float = WINDOW_S) -> dict[str, Any]:
     measured = _scalar(ts, f"{name}.measured_kw")
     if measured.empty:
         return {}
     step = float(np.median(np.diff(measured.index))) if len(measured) > 1 else 0.0
-    grid, market = _prefix(config.pcc_key), _prefix(config.schedule_key)
-    pcc = f"{grid}.pcc_p_kw" if not _scalar(ts, f"{grid}.pcc_p_kw").empty else \
-        f"{name}.measured_kw"
-    load = f"{grid}.bus_p_kw" if (ts["signal"] == f"{grid}.bus_p_kw").any() else ""
-    sig = {"pcc": pcc, "grid": grid, "market": market, "load": load,
-           "population": population_prefix(ts) or ""}
+    sig = report_signals(name, config, ts)
+    market, pcc = sig["market"], sig["pcc"]
     start, end = attack_interval(ts, name, step)
     detected = _scalar(ts, f"{name}.detected")
     updates = _scalar(ts, f"{name}.updates")
