@@ -16,12 +16,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def end_to_end(scenario: str = "baseline_ieee123") -> dict[str, float]:
+def end_to_end(scenario: str = "baseline_ieee123", *options: str) -> dict[str, float]:
+    """Wall time of `gridfed run SCENARIO OPTIONS` (whole command) and of its federation."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "runner", "run", scenario, "--out", str(out)],
-                       cwd=REPO, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "runner", "run", scenario, "--out", str(out),
+                        *options], cwd=REPO, check=True, capture_output=True)
         wall = time.perf_counter() - start
         metrics = json.loads((out / "metrics.json").read_text())
     return {"end_to_end_s": wall, "federation_s": metrics["wall_time_s"]}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -124,5 +125,5 @@ def _print_summary(console: Console, metrics: dict, wall_s: float) -> None:
     for name, fed in metrics.get("federates", {}).items():
         for key, label in SUMMARY_FIELDS:
             if key in fed:
-                table.add_row(f"{name}: {label}", f"{fed[key]}")
+                table.add_row(escape(f"{name}: {label}"), f"{fed[key]}")
     console.print(table)
