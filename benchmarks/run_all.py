@@ -20,7 +20,7 @@ GOALS = {
     "baseline": "baseline_ieee123 (24 h at 1 min) end to end under 15 s on 2 cores",
     "iot": "100k devices under 50 ms per step",
     "market": "warm primary re-solve on ieee123 under 50 ms; market_ieee123 under 30 s",
-    "attack": "attack_2b with --counterfactual under 60 s on 2 cores",
+    "scenarios": "market_ieee123 under 30 s; attack_2b with --counterfactual under 60 s",
 }
 
 
