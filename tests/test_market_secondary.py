@@ -115,3 +115,52 @@ def test_commitment_score_tracks_achieved_vs_scheduled():
         s = tr.update(agents, np.array([3.0, 3.0]), np.array([3.0, 3.0]))
     assert s["bad"] > 0.95
     np.testing.assert_allclose(tr.get(["good", "new"]), [s["good"], 1.0])
+
+
+@pytest.mark.parametrize("reactive", [False, True])
+def test_reused_problem_matches_freshly_built_one(reactive):
+    """Re-solving the cached (parametrised) problems gives the allocation of a fresh build."""
+    bids, down = population(seed=11)
+    cfg = SecondaryConfig(epsilon=0.02)
+    cached = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive)
+    G = cached.G
+    rng = np.random.default_rng(4)
+    inputs = [
+        (bids, G @ bids.p0 - 0.4 * (G @ down), G @ bids.q0, np.linspace(0.08, 0.12, 12)),
+        (SecondaryBids(smo=bids.smo, p0=bids.p0 * 1.1, p_min=bids.p_min * 1.05,
+                       p_max=bids.p_max * 1.1, q0=bids.q0, q_min=bids.q0 - 0.5,
+                       q_max=bids.q0 + 0.5, beta=bids.beta[::-1].copy(),
+                       resilience=rng.uniform(0.1, 1.0, len(bids))),
+         G @ (bids.p0 * 1.1) - 0.7 * (G @ down), G @ bids.q0 + 0.3,
+         rng.uniform(0.05, 0.3, len(bids))),  # per-agent prices: the cost stage is solved
+    ]
+    for args in inputs + inputs[::-1]:
+        fresh = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive).clear(*args)
+        again = cached.clear(*args)
+        assert again.status == fresh.status == "optimal"
+        # same optimum up to the solver's tolerance (Clarabel keeps the first data's scaling
+        # when cvxpy updates a cached solver): 0.1 W
+        np.testing.assert_allclose(again.p_kw, fresh.p_kw, atol=1e-4)
+        np.testing.assert_allclose(again.q_kvar, fresh.q_kvar, atol=1e-4)
+        # individual bands are not unique (only their SMO sum is optimised): compare the sums
+        np.testing.assert_allclose(G @ again.flex_p_kw, G @ fresh.flex_p_kw, atol=1e-4)
+        np.testing.assert_allclose(again.stage_values, fresh.stage_values, rtol=1e-5, atol=1e-6)
+
+
+def test_closed_form_reliability_stage_equals_solver_optimum():
+    """The water-filling of stage 1 is the optimum of the stage-1 convex problem."""
+    import cvxpy as cp
+
+    bids, down = population(seed=13)
+    sm = SecondaryMarkets(bids.smo, 12)
+    G = sm.G
+    lo, hi = bids.p_min - bids.p0, bids.p_max - bids.p0
+    total = np.clip(-0.5 * (G @ down), G @ lo, G @ hi)
+    rs = bids.resilience
+    d = sm._waterfill(rs, lo, hi, total)
+    x = cp.Variable(len(bids))
+    cp.Problem(cp.Minimize(cp.sum(cp.multiply(1 / rs, cp.square(x)))),
+               [G @ x == total, x >= lo, x <= hi]).solve(solver=cp.CLARABEL)
+    np.testing.assert_allclose(G @ d, total, atol=1e-9)
+    assert np.all(d >= lo - 1e-12) and np.all(d <= hi + 1e-12)
+    np.testing.assert_allclose(d, x.value, atol=1e-5)

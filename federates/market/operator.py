@@ -45,6 +45,7 @@ from federates.messages import (
 )
 
 TAP_STEP = 0.00625
+SECONDARY_CACHE_SIZE = 8  # compiled secondary problems kept (oldest dropped first)
 
 
 @dataclass
@@ -98,6 +99,7 @@ class MarketOperator:
         self.adjust_q: dict[str, float] = {}
         self._secondary: SecondaryMarkets | None = None
         self._layout: tuple[str, ...] = ()
+        self._secondary_cache: dict[tuple[int, tuple[int, ...]], SecondaryMarkets] = {}
         self.history: list[dict[str, float]] = []
         self.failures = 0
 
@@ -273,7 +275,14 @@ class MarketOperator:
         arr = np.array(rows, dtype=float)
         layout = tuple(agents)
         if layout != self._layout:
-            self._secondary = SecondaryMarkets(np.array(smo_idx), len(smos), self.cfg.secondary)
+            # the problem only depends on the SMO of each agent: re-use a compiled one
+            shape = (len(smos), tuple(smo_idx))
+            if shape not in self._secondary_cache:
+                if len(self._secondary_cache) >= SECONDARY_CACHE_SIZE:
+                    self._secondary_cache.pop(next(iter(self._secondary_cache)))
+                self._secondary_cache[shape] = SecondaryMarkets(
+                    np.array(smo_idx), len(smos), self.cfg.secondary)
+            self._secondary = self._secondary_cache[shape]
             self._layout = layout
         commit = self.commitment.get(agents)
         rs = np.array([self.house_rs.get(a, self.cfg.secondary.default_resilience)

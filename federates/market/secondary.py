@@ -15,8 +15,10 @@ priority order (lexicographic, with tolerance epsilon):
      around its setpoint within its limits (the SMO's next primary bid range);
   4. disutility: sum_j beta_j ((P_j - P0_j)^2 + (Q_j - Q0_j)^2).
 Stage k minimises F_k subject to F_l <= F_l* + epsilon |F_l*| + abs_tol for l < k, and to
-the lossless SMO balance sum_j P_j = P_i*, sum_j Q_j = Q_i*, and the agents' limits. Each
-stage is a cvxpy problem built once with Parameters (DPP).
+the lossless SMO balance sum_j P_j = P_i*, sum_j Q_j = Q_i*, and the agents' limits. Stage 1
+is solved in closed form (vectorised water-filling, `_waterfill`: its optimum only needs the
+bound of the later stages); stages 2-4 are cvxpy problems built once with Parameters (DPP)
+and re-solved with new parameter values at every clearing.
 """
 
 from __future__ import annotations
@@ -124,8 +126,9 @@ class SecondaryMarkets:
                       weighted_squares(par["sbeta"])]
         bounds = [per_smo_norm(par["sw1"]) <= par["rb1"], lin2 <= par["b2"],
                   lin3 <= par["b3"], per_smo_norm(par["sbeta"]) <= par["rb4"]]
-        self.problems = []
-        for k in range(len(STAGES)):
+        # stage 1 (reliability) has a closed form (`_waterfill`): no cvxpy problem for it
+        self.problems: list[cp.Problem | None] = [None]
+        for k in range(1, len(STAGES)):
             prob = cp.Problem(cp.Minimize(objectives[k]), base + bounds[:k])
             assert prob.is_dcp(dpp=True)
             self.problems.append(prob)
@@ -179,9 +182,15 @@ class SecondaryMarkets:
         uniform = (np.allclose(mu, mu[first][self.smo])
                    and np.allclose(muq, muq[first][self.smo]))
         for k, prob in enumerate(self.problems):
-            if k == 1 and uniform:  # one price per SMO: the net cost is fixed by the balance
+            if k == 0:  # closed form: water-filling in proportion to RS (exact optimum)
+                val = G @ (self._waterfill(rs, lo / scale, hi / scale, dtot / scale) ** 2 / rs)
+                if self.reactive:
+                    val = val + G @ (self._waterfill(rs, qlo / scale, qhi / scale,
+                                                     qtot / scale) ** 2 / rs)
+            elif k == 1 and uniform:  # one price per SMO: the net cost is fixed by the balance
                 val = (mu[first] * dtot + muq[first] * qtot) / scale
             else:
+                assert prob is not None
                 with warnings.catch_warnings():  # inaccurate solutions show in `status`
                     warnings.simplefilter("ignore", UserWarning)
                     prob.solve(solver=cp.CLARABEL)
@@ -215,6 +224,38 @@ class SecondaryMarkets:
             smo_q_kvar=G @ (bids.q0 + dq), stage_values=stage_vals, final_values=final,
             shortfall_kw=np.abs(want_p - dtot), solve_time_s=dt,
         )
+
+    def _waterfill(self, rs: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                   total: np.ndarray) -> np.ndarray:
+        """Exact argmin of sum_j d_j^2 / rs_j s.t. G d = total, lo <= d <= hi (vectorised).
+
+        KKT: d_j = clip(nu_i rs_j, lo_j, hi_j) with one multiplier nu_i per SMO; the SMO sum
+        is piecewise linear and non-decreasing in nu_i, so bisection brackets the linear
+        piece holding the root and the root is then solved for exactly on that piece.
+        `total` must lie within [G lo, G hi] (it is clipped by the caller).
+        """
+        G, smo = self.G, self.smo
+        if len(smo) == 0:
+            return np.zeros(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bp = np.concatenate([lo / rs, hi / rs])  # breakpoints of every agent
+        span = np.max(np.abs(bp), initial=1.0) + 1.0
+        a = np.full(self.n_smo, -span)
+        b = np.full(self.n_smo, span)
+        for _ in range(100):
+            nu = 0.5 * (a + b)
+            low = G @ np.clip(nu[smo] * rs, lo, hi) < total
+            a = np.where(low, nu, a)
+            b = np.where(low, b, nu)
+        nu = 0.5 * (a + b)
+        d = np.clip(nu[smo] * rs, lo, hi)
+        free = (nu[smo] * rs > lo) & (nu[smo] * rs < hi)
+        w = G @ (rs * free)
+        fixed = G @ (d * ~free)
+        ok = w > 0
+        nu_exact = np.where(ok, (total - fixed) / np.where(ok, w, 1.0), nu)
+        d = np.where(free, np.clip(nu_exact[smo] * rs, lo, hi), d)
+        return d
 
     def _q_values(self) -> tuple[np.ndarray, np.ndarray]:
         if self.reactive:
