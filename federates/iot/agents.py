@@ -21,10 +21,9 @@ import numpy as np
 
 from federates.iot import attacks
 from federates.iot.ev import connected
-from federates.iot.flex import Flexibility, Range, device_ranges, split
+from federates.iot.flex import Flexibility, Range, device_ranges, split, split_groups
 from federates.iot.model import PopulationModel, StepResult
 from federates.messages import (
-    AgentResponse,
     AttackCommand,
     FlexibilityBid,
     PopulationSummary,
@@ -63,6 +62,11 @@ class Coordinator:
         self.missed = np.zeros(len(self.model.pop.smos), dtype=int)
         self.awaiting = np.full(len(self.model.pop.smos), np.nan)  # period end per SMO
         self.last: StepResult | None = None
+        # per-step payloads are built from these (no per-agent lookups or pydantic objects)
+        self._names = [str(a) for a in self.model.pop.agents]
+        self._smo_pos = {smo: s for s, smo in enumerate(self.model.pop.smos)}
+        self._smo_houses = [np.flatnonzero(self.model.pop.smo_index == s)
+                            for s in range(len(self.model.pop.smos))]
 
     # ---------------------------------------------------------------- bids
     def bids(self, t_start: float, time: float) -> list[FlexibilityBid]:
@@ -81,18 +85,17 @@ class Coordinator:
         p = self.model.pop
         beta = self.beta_per_band / p.comfort_band
         has_gen = f.gen_headroom > 1e-9
-        names = p.agents.tolist()
-        keys = ("p0_kw", "q0_kvar", "p_min_kw", "p_max_kw", "q_min_kvar", "q_max_kvar",
-                "alpha", "beta", "gen_max_kw")
-        cols = [x.tolist() for x in (f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi,
-                                     f.agent_q.lo, f.agent_q.hi,
-                                     np.where(has_gen, self.alpha_gen, 0.0), beta,
-                                     f.gen_headroom)]
+        keys = ("agent", "p0_kw", "q0_kvar", "p_min_kw", "p_max_kw", "q_min_kvar",
+                "q_max_kvar", "alpha", "beta", "gen_max_kw")
+        rows = list(zip(self._names, *(x.tolist() for x in (
+            f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi, f.agent_q.lo, f.agent_q.hi,
+            np.where(has_gen, self.alpha_gen, 0.0), beta, f.gen_headroom)), strict=True)) \
+            if self.agent_detail else []
         out = []
         for s, smo in enumerate(p.smos):
-            idx = np.flatnonzero(p.smo_index == s)
-            agents = [{"agent": names[i], **{k: c[i] for k, c in zip(keys, cols, strict=True)}}
-                      for i in idx] if self.agent_detail else []
+            idx = self._smo_houses[s]
+            agents = [dict(zip(keys, rows[i], strict=True)) for i in idx.tolist()] \
+                if self.agent_detail else []
             flexible = idx[f.agent.hi[idx] - f.agent.lo[idx] > 1e-9]
             agg_beta = 1.0 / np.sum(1.0 / beta[flexible]) if len(flexible) else 0.0
             out.append({
@@ -109,33 +112,71 @@ class Coordinator:
     # ---------------------------------------------------------------- setpoints
     def apply_setpoint(self, sp: Setpoint) -> bool:
         """Distribute one SMO setpoint to its devices; False if it cannot be used."""
+        return self.apply_setpoints([sp])[0]
+
+    def apply_setpoints(self, sps: list[Setpoint]) -> list[bool]:
+        """Distribute the setpoints received in one step (same result as applying them one
+        by one: each house is only touched by its own SMO's setpoint, and a later setpoint
+        for the same SMO replaces an earlier one). False for those that cannot be used."""
         p, f, m = self.model.pop, self.flex, self.model
-        if f is None or sp.smo not in p.smos:
-            return False
-        s = p.smos.index(sp.smo)
-        self.awaiting[s] = np.nan
-        idx = np.flatnonzero(p.smo_index == s)
-        r = Range(f.agent.p0[idx], f.agent.lo[idx], f.agent.hi[idx])
-        if sp.agents:
-            given = {a.agent: a.p_kw for a in sp.agents}
-            target = np.array([given.get(str(a), r.p0[k]) for k, a in enumerate(p.agents[idx])])
-            target = np.clip(target, r.lo, r.hi)
-        else:
-            target = split(sp.p_kw, r, p.trust[idx])
-        self.scheduled[idx] = target
+        pos = [self._smo_pos.get(sp.smo) if f is not None else None for sp in sps]
+        latest = {s: sp for s, sp in zip(pos, sps, strict=True) if s is not None}
+        if not latest:
+            return [s is not None for s in pos]
+        assert f is not None
+        shared = self._split_shared([(s, sp) for s, sp in latest.items() if not sp.agents])
+        houses, delta, q_inv, until = [], [], [], []
+        for s, sp in latest.items():
+            self.awaiting[s] = np.nan
+            idx = self._smo_houses[s]
+            r = Range(f.agent.p0[idx], f.agent.lo[idx], f.agent.hi[idx])
+            rq = Range(f.agent_q.p0[idx], f.agent_q.lo[idx], f.agent_q.hi[idx])
+            if sp.agents:
+                names = [self._names[i] for i in idx.tolist()]
+                given = {a.agent: a.p_kw for a in sp.agents}
+                target = np.clip(np.array([given.get(a, x) for a, x in
+                                           zip(names, r.p0.tolist(), strict=True)]),
+                                 r.lo, r.hi)
+                given_q = {a.agent: a.q_kvar for a in sp.agents}
+                q_target = np.clip([given_q.get(a, x) for a, x in
+                                    zip(names, rq.p0.tolist(), strict=True)], rq.lo, rq.hi)
+            elif s in shared:
+                target, q_target = shared[s]
+            else:
+                target = split(sp.p_kw, r, p.trust[idx])
+                q_target = split(sp.q_kvar, rq, p.trust[idx])
+            self.scheduled[idx] = target
+            houses.append(idx)
+            delta.append(target - r.p0)
+            q_inv.append(q_target - rq.lo - (rq.hi - rq.lo) / 2)
+            until.append(min(sp.period_end, f.t1) if sp.period_end > sp.period_start else f.t1)
+        idx = np.concatenate(houses)
         m.disp_cooling[idx] = f.cooling[idx]
         m.disp_hp_max[idx] = f.hvac_cap[idx]
-        self._to_devices(idx, target - r.p0)
-        rq = Range(f.agent_q.p0[idx], f.agent_q.lo[idx], f.agent_q.hi[idx])
-        if sp.agents:
-            given_q = {a.agent: a.q_kvar for a in sp.agents}
-            q_target = np.clip([given_q.get(str(a), rq.p0[k]) for k, a in
-                                enumerate(p.agents[idx])], rq.lo, rq.hi)
-        else:
-            q_target = split(sp.q_kvar, rq, p.trust[idx])
-        self._q_to_inverters(idx, q_target - f.agent_q.lo[idx] - (rq.hi - rq.lo) / 2)
-        m.disp_until[idx] = min(sp.period_end, f.t1) if sp.period_end > sp.period_start else f.t1
-        return True
+        self._to_devices(idx, np.concatenate(delta))
+        self._q_to_inverters(idx, np.concatenate(q_inv))
+        m.disp_until[idx] = np.repeat(until, [len(h) for h in houses])
+        return [s is not None for s in pos]
+
+    def _split_shared(self, items: list[tuple[int, Setpoint]]
+                      ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """(P, Q) targets of the SMOs whose setpoint has no agent entries (rule 2), all
+        SMOs in one vectorised water-filling; {} if some SMO has no houses."""
+        f, trust = self.flex, self.model.pop.trust
+        assert f is not None
+        groups = [self._smo_houses[s] for s, _ in items]
+        if not groups or not all(len(g) for g in groups):
+            return {}
+        idx = np.concatenate(groups)
+        starts = np.cumsum([0] + [len(g) for g in groups[:-1]])
+        pt = split_groups(np.array([sp.p_kw for _, sp in items]),
+                          Range(f.agent.p0[idx], f.agent.lo[idx], f.agent.hi[idx]),
+                          trust[idx], starts)
+        qt = split_groups(np.array([sp.q_kvar for _, sp in items]),
+                          Range(f.agent_q.p0[idx], f.agent_q.lo[idx], f.agent_q.hi[idx]),
+                          trust[idx], starts)
+        return {s: (a, b) for (s, _), a, b in zip(items, np.split(pt, starts[1:]),
+                                                  np.split(qt, starts[1:]), strict=True)}
 
     def _to_devices(self, houses: np.ndarray, delta: np.ndarray) -> None:
         """Split each agent's delta over its devices in proportion to headroom."""
@@ -195,8 +236,12 @@ class Coordinator:
     # ---------------------------------------------------------------- after each step
     def after_step(self, res: StepResult) -> list[Response]:
         """Responses of the SMOs following setpoints; accumulates telemetry indicators."""
+        return [Response.model_validate(d) for d in self.response_dicts(res)]
+
+    def track(self, res: StepResult) -> tuple[np.ndarray, np.ndarray]:
+        """Accumulate the telemetry indicators of one step; (active, scheduled kW) per house."""
         self.last = res
-        m, p = self.model, self.model.pop
+        m = self.model
         active = res.time < m.disp_until
         sched = np.where(active, self.scheduled, np.nan)
         err = np.where(active, res.house_kw - sched, 0.0)
@@ -208,27 +253,43 @@ class Coordinator:
         late = ~np.isnan(self.awaiting) & (res.time + res.dt >= self.awaiting)
         self.missed[late] += 1
         self.awaiting[late] = np.nan
+        return active, sched
+
+    def response_dicts(self, res: StepResult, time: float | None = None) -> list[dict]:
+        """`after_step` as plain Response dicts (JSON-ready, no pydantic), stamped `time`
+        (default: the step's time)."""
+        active, sched = self.track(res)
+        if not active.any():
+            return []
+        p = self.model.pop
+        t = res.time if time is None else time
+        sched_l, kw_l, names = sched.tolist(), res.house_kw.tolist(), self._names
         out = []
-        for s in np.unique(p.smo_index[active]):
-            idx = np.flatnonzero((p.smo_index == s) & active)
-            out.append(Response(
-                time=res.time, smo=p.smos[s], scheduled_kw=float(sched[idx].sum()),
-                achieved_kw=float(res.house_kw[idx].sum()),
-                agents=[AgentResponse(agent=str(p.agents[i]), scheduled_kw=float(sched[i]),
-                                      achieved_kw=float(res.house_kw[i])) for i in idx]))
+        for s in np.flatnonzero(np.bincount(p.smo_index[active], minlength=len(p.smos))):
+            idx = self._smo_houses[s]
+            idx = idx[active[idx]]
+            out.append({
+                "time": t, "smo": p.smos[s], "scheduled_kw": float(sched[idx].sum()),
+                "achieved_kw": float(res.house_kw[idx].sum()),
+                "agents": [{"agent": names[i], "scheduled_kw": sched_l[i],
+                            "achieved_kw": kw_l[i]} for i in idx.tolist()]})
         return out
 
     def telemetry(self, time: float) -> list[Telemetry]:
         """Per-SMO indicators averaged since the last call (then reset)."""
+        return [Telemetry.model_validate(d) for d in self.telemetry_dicts(time)]
+
+    def telemetry_dicts(self, time: float) -> list[dict]:
+        """`telemetry` as plain Telemetry dicts (JSON-ready); resets the window."""
         p = self.model.pop
         c = max(self.count, 1)
+        err, anom = self.err_sum / c, self.anom_sum / c
         out = []
         for s, smo in enumerate(p.smos):
-            idx = np.flatnonzero(p.smo_index == s)
-            out.append(Telemetry(time=time, smo=smo, agents=[str(a) for a in p.agents[idx]],
-                                 response_error_kw=[float(x) for x in self.err_sum[idx] / c],
-                                 anomaly=[float(x) for x in self.anom_sum[idx] / c],
-                                 messages_missed=[int(self.missed[s])] * len(idx)))
+            idx = self._smo_houses[s]
+            out.append({"time": time, "smo": smo, "agents": [self._names[i] for i in idx],
+                        "response_error_kw": err[idx].tolist(), "anomaly": anom[idx].tolist(),
+                        "messages_missed": [int(self.missed[s])] * len(idx)})
         self.err_sum[:], self.anom_sum[:], self.count = 0.0, 0.0, 0
         return out
 

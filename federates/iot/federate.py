@@ -16,11 +16,11 @@ injections of t. A bid sent at step t covers [t + dt, t + dt + market period); t
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic_core import to_json
 
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
@@ -146,26 +146,31 @@ class IotFederate(FederateWrapper):
         self._voltages(io)
         for _, raw in io.messages("attack"):
             self.coord.on_attack(AttackCommand.from_wire(raw))
-        for smo in self.pop.smos:
-            for sp in io.receive(f"sp_{smo}", Setpoint):
-                self.coord.apply_setpoint(sp.model_copy(update={
-                    "period_start": sp.period_start + self.offset,
-                    "period_end": sp.period_end + self.offset}))
+        received = [sp.model_copy(update={"period_start": sp.period_start + self.offset,
+                                          "period_end": sp.period_end + self.offset})
+                    for smo in self.pop.smos for sp in io.receive(f"sp_{smo}", Setpoint)]
+        if received:
+            self.coord.apply_setpoints(received)
         res = self.model.step(t, dt)
         io.publish("injections", injections(self.pop, res, io.name, cfg.per_phase, io.time))
         io.publish("summary", self.coord.summary(res).model_copy(update={"time": io.time}))
-        for r in self.coord.after_step(res):
-            r = r.model_copy(update={"time": io.time})
-            for dest in (cfg.market, cfg.resilience):
-                if dest:
-                    io.send(f"sp_{r.smo}", dest, r)
+        dests = [d for d in (cfg.market, cfg.resilience) if d]
+        # payloads are built as plain dicts and serialised once by pydantic-core (the same
+        # JSON as the pydantic models would give, without validating thousands of them)
+        if dests:
+            for r in self.coord.response_dicts(res, io.time):
+                text = to_json(r).decode()
+                for dest in dests:
+                    io.send(f"sp_{r['smo']}", dest, text)
+        else:
+            self.coord.track(res)
         if cfg.market and io.time >= self.next_bid - 1e-9:
             for bid in self.coord.bid_dicts(t + dt, io.time):
                 bid["period_start"] -= self.offset
                 bid["period_end"] -= self.offset
-                io.send(f"sp_{bid['smo']}", cfg.market, json.dumps(bid))
+                io.send(f"sp_{bid['smo']}", cfg.market, to_json(bid).decode())
             self.next_bid += cfg.market_period_s
         if cfg.resilience and io.time + dt >= self.next_telemetry - 1e-9:
-            for tel in self.coord.telemetry(io.time):
-                io.send(f"sp_{tel.smo}", cfg.resilience, tel)
+            for tel in self.coord.telemetry_dicts(io.time):
+                io.send(f"sp_{tel['smo']}", cfg.resilience, to_json(tel).decode())
             self.next_telemetry += cfg.telemetry_period_s

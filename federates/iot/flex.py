@@ -244,3 +244,58 @@ def split(target: float, r: Range, weights: np.ndarray) -> np.ndarray:
     if delta >= 0:
         return r.p0 + waterfill(delta, r.hi - r.p0, weights * (r.hi - r.p0))
     return r.p0 - waterfill(-delta, r.p0 - r.lo, weights * (r.p0 - r.lo))
+
+
+
+class _Groups:
+    """Segments of a concatenated array (group k starts at starts[k], non-empty groups).
+    `sum` gives each group's sum bit for bit as `segment.sum()` would (numpy's pairwise
+    summation depends on the length, so groups of one length are summed as the rows of one
+    2-D array; np.add.reduceat sums sequentially and would differ in the last bits)."""
+
+    def __init__(self, starts: np.ndarray, n: int):
+        sizes = np.diff(np.append(starts, n))
+        self.n_groups = len(starts)
+        self.of = np.repeat(np.arange(len(starts)), sizes)  # group of each element
+        self.starts = starts
+        self.classes = [(np.flatnonzero(sizes == size),
+                         starts[sizes == size][:, None] + np.arange(size))
+                        for size in np.unique(sizes)]
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        out = np.empty(self.n_groups)
+        for rows, cols in self.classes:
+            out[rows] = x[cols].sum(axis=1)
+        return out
+
+
+def waterfill_groups(delta: np.ndarray, caps: np.ndarray, weights: np.ndarray,
+                     groups: _Groups) -> np.ndarray:
+    """`waterfill` of several groups at once (group k gets delta[k]); the same bisection,
+    step for step and bit for bit, as the one-group version."""
+    caps = np.maximum(caps, 0.0)
+    g = groups.of
+    total = groups.sum(caps)
+    w = np.where(caps > 0, np.maximum(weights, 1e-9), 0.0)
+    lo = np.zeros(groups.n_groups)
+    hi = np.maximum.reduceat(np.where(w > 0, caps / np.maximum(w, 1e-300), 0.0),
+                             groups.starts)
+    for _ in range(100):
+        lam = 0.5 * (lo + hi)
+        below = groups.sum(np.minimum(caps, lam[g] * w)) < delta
+        lo = np.where(below, lam, lo)
+        hi = np.where(below, hi, lam)
+    out = np.where((delta >= total)[g], caps, np.minimum(caps, hi[g] * w))
+    return np.where(((delta <= 0) | (total <= 0))[g], 0.0, out)
+
+
+def split_groups(targets: np.ndarray, r: Range, weights: np.ndarray,
+                 starts: np.ndarray) -> np.ndarray:
+    """`split` of several non-empty groups at once (group k: members starts[k] to
+    starts[k + 1] of r and weights, target targets[k]); same result as one `split` each."""
+    groups = _Groups(np.asarray(starts), len(r.p0))
+    delta = np.asarray(targets, dtype=float) - groups.sum(r.p0)
+    up = (delta >= 0)[groups.of]
+    caps = np.where(up, r.hi - r.p0, r.p0 - r.lo)
+    x = waterfill_groups(np.abs(delta), caps, weights * caps, groups)
+    return np.where(up, r.p0 + x, r.p0 - x)
