@@ -32,6 +32,7 @@ from federates.messages import Payload
 
 log = logging.getLogger("gridfed.runtime")
 
+CREATED = "gridfed federate created"
 EXIT_FAILED = 1  # the federate's own code failed
 EXIT_COLLATERAL = 3  # HELICS stopped it (another federate failed, broker gone)
 EXIT_INTERRUPTED = 130
@@ -337,6 +338,7 @@ def run(wrapper: FederateWrapper) -> int:
     cfg = wrapper.runtime
     clock = {"start": time.perf_counter()}
     fed = _create_federate(cfg)
+    print(CREATED, flush=True)  # the runner waits for this: the core has bound its port
     io = StepIO(fed=fed, name=cfg.name)
     completed = False
     try:

@@ -8,17 +8,19 @@ is free again when `run_federation` returns.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from federates.runtime import EXIT_FAILED
+from federates.runtime import CREATED, EXIT_FAILED
 from runner.broker import READY
 from runner.compile import Plan
 
@@ -61,6 +63,25 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+
+class PortLock:
+    """Machine-wide lock held from choosing ports until every core of the run has bound its
+    port, so two gridfed runs started together never pick the same free port."""
+
+    def __init__(self) -> None:
+        self._file = None
+
+    def acquire(self) -> None:
+        path = Path(tempfile.gettempdir()) / "gridfed-ports.lock"
+        self._file = open(path, "a")  # noqa: SIM115 - held until release()
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
 
 
 def run_processes(run_dir: Path) -> list[int]:
@@ -141,6 +162,19 @@ class Federation:
         for fed in self.plan.federates:
             self._spawn(fed.name, ["-m", "federates", str(self.run_dir / "configs" /
                                                             f"{fed.name}.json")])
+
+    def wait_created(self, timeout_s: float = BROKER_START_S * 3) -> None:
+        """Wait until every federate's core exists (its port is bound) or one has exited."""
+        deadline = time.monotonic() + timeout_s
+        pending = {f.name for f in self.plan.federates}
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                log = self.logs / f"{name}.log"
+                if self.procs[name].poll() is not None or (
+                        log.exists() and CREATED in log.read_text(errors="replace")):
+                    pending.discard(name)
+            if pending:
+                time.sleep(POLL_S)
 
     def watch(self, timeout_s: float, on_tick: Callable[[], None] | None = None) -> Outcome:
         start = time.monotonic()
@@ -232,8 +266,12 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
                    on_tick: Callable[[], None] | None = None,
-                   on_broker_ready: Callable[[], None] | None = None) -> Outcome:
-    """Start broker and federates of a compiled plan and watch them to the end."""
+                   on_broker_ready: Callable[[], None] | None = None,
+                   on_started: Callable[[], None] | None = None) -> Outcome:
+    """Start broker and federates of a compiled plan and watch them to the end.
+
+    `on_started` is called once every federate's core exists (its ports are bound).
+    """
     federation = Federation(plan, run_dir)
     start = time.monotonic()
     try:
@@ -241,6 +279,9 @@ def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
         if on_broker_ready:
             on_broker_ready()
         federation.start_federates()
+        federation.wait_created()
+        if on_started:
+            on_started()
     except KeyboardInterrupt:
         federation.stop()
         return Outcome("interrupted", time.monotonic() - start, message="interrupted")

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from runner.compile import compile_scenario
-from runner.launch import free_port, run_federation, tail
+from runner.launch import PortLock, free_port, run_federation, tail
 from runner.results import finalize, make_run_dir, write_resolved_scenario
 from runner.schema import ScenarioError, find_scenario, load_scenario
 
@@ -56,12 +56,16 @@ def execute(request: RunRequest, console: Console) -> int:
         scenario.broker.port = request.broker_port
     timeout = request.timeout or scenario.timeout
     run_dir = make_run_dir(request.out, scenario.name)
+    lock = PortLock()
+    if not request.dry_run:
+        lock.acquire()  # released once this run's cores have bound their ports
     try:
         span = 2 if scenario.broker.core_type == "zmq" else 1
         port = scenario.broker.port or free_port(scenario.broker.host, span)
         key = secrets.token_hex(8)
         plan = compile_scenario(scenario, run_dir, port, key, f"gridfed-{key[:8]}")
     except ScenarioError:
+        lock.release()
         _discard(run_dir)
         raise
     write_resolved_scenario(run_dir, scenario, str(path), overrides)
@@ -93,8 +97,11 @@ def execute(request: RunRequest, console: Console) -> int:
                 return
             progress.update(task, completed=done)
 
-        outcome = run_federation(plan, run_dir, timeout, on_tick=tick,
-                                 on_broker_ready=announce_broker)
+        try:
+            outcome = run_federation(plan, run_dir, timeout, on_tick=tick,
+                                     on_broker_ready=announce_broker, on_started=lock.release)
+        finally:
+            lock.release()
     status = {"scenario": scenario.name, "status": outcome.status,
               "message": outcome.message, "failed_federate": outcome.failed,
               "wall_time_s": round(outcome.wall_time_s, 3), "exit_codes": outcome.exit_codes}
