@@ -42,6 +42,10 @@ PHASES = {"attacker": 0, "devices": 1, "grid": 2, "market": 3, "resilience": 4, 
 P = TypeVar("P", bound=Payload)
 
 
+class FederationStopped(RuntimeError):
+    """HELICS ended this federate's time loop because the federation is shutting down."""
+
+
 class Publication(BaseModel):
     model_config = ConfigDict(extra="forbid")
     port: str = Field(description="Local name; the global key is '<federate>/<port>'.")
@@ -353,8 +357,8 @@ def run(wrapper: FederateWrapper) -> int:
         for k, t in step_times(cfg):
             target = t + offset
             granted = h.helicsFederateRequestTime(fed, target)
-            if granted + 1e-9 < target:
-                raise RuntimeError(f"{cfg.name}: granted {granted} before requested {target}")
+            if granted + 1e-9 < target:  # HELICS ended the time loop: the federation stopped
+                raise FederationStopped(f"{cfg.name}: granted {granted}, requested {target}")
             io.time, io.step = t, k
             wrapper.on_step(io)
         clock["looped"] = time.perf_counter()
@@ -375,7 +379,8 @@ def run(wrapper: FederateWrapper) -> int:
             pass
         if isinstance(exc, KeyboardInterrupt):
             return EXIT_INTERRUPTED
-        return EXIT_COLLATERAL if isinstance(exc, h.HelicsException) else EXIT_FAILED
+        collateral = isinstance(exc, h.HelicsException | FederationStopped)
+        return EXIT_COLLATERAL if collateral else EXIT_FAILED
     finally:
         try:
             if completed:
