@@ -182,12 +182,15 @@ class Federation:
         try:
             while True:
                 codes = {n: self.procs[n].poll() for n in names}
-                failed = sorted((n for n, c in codes.items() if c not in (None, 0)),
-                                key=lambda n: codes[n] != EXIT_FAILED)  # culprit first
+                failed = [n for n, c in codes.items() if c not in (None, 0)]
                 broker_code = self.procs["broker"].poll()
                 if failed:
-                    return self._fail("failed", failed[0], start, f"{failed[0]} exited with "
-                                      f"code {codes[failed[0]]}")
+                    # collateral exits (3) can come first: let everyone leave, then blame
+                    self._let_exit(TERM_GRACE_S)
+                    codes = {n: self.procs[n].poll() for n in names}
+                    culprit = next((n for n in names if codes[n] == EXIT_FAILED), failed[0])
+                    return self._fail("failed", culprit, start, f"{culprit} exited with "
+                                      f"code {codes[culprit]}")
                 if all(c == 0 for c in codes.values()):
                     self._wait_broker(start)
                     return Outcome("ok", time.monotonic() - start, exit_codes=self.exit_codes())
