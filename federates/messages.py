@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Payload(BaseModel):
@@ -440,6 +440,20 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     AttackState,
     MitigationState,
 )
+
+
+def parse_one_of(raw: str | bytes, *models: type[Payload]) -> Payload | None:
+    """The first of `models` that `raw` validates as (None if none does).
+
+    For an endpoint that carries several payload kinds: every payload forbids extra fields,
+    so a message validates as exactly the model it was built from.
+    """
+    for model in models:
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError:
+            continue
+    return None
 
 
 def export_schemas(directory: Path) -> list[Path]:

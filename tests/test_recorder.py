@@ -62,3 +62,14 @@ def test_injection_rows_sum_phases_of_one_bus():
     assert ("p_kw", "65", 3.0) in rows and ("q_kvar", "65", 0.5) in rows
     assert ("p_kw", "48", -3.0) in rows
     assert len({(s, i) for s, i, _ in rows}) == len(rows)
+
+
+def test_parse_one_of_tells_payload_kinds_apart():
+    from federates.messages import Response, Telemetry, parse_one_of
+
+    resp = Response(time=0, smo="65", scheduled_kw=5, achieved_kw=4)
+    tele = Telemetry(time=0, smo="65", agents=["h1"], response_error_kw=[1.0], anomaly=[0.0],
+                     messages_missed=[0])
+    assert parse_one_of(resp.to_wire(), Telemetry, Response) == resp
+    assert parse_one_of(tele.to_wire(), Telemetry, Response) == tele
+    assert parse_one_of('{"time": 0}', Telemetry, Response) is None

@@ -18,12 +18,18 @@ the federate should divide both market periods.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from federates.market.config import MarketConfig
 from federates.market.operator import MarketOperator
-from federates.messages import CoefficientUpdate, FlexibilityBid, GridState, HouseScores, Response
+from federates.messages import (
+    CoefficientUpdate,
+    FlexibilityBid,
+    GridState,
+    HouseScores,
+    Response,
+    parse_one_of,
+)
 from federates.runtime import (
     Endpoint,
     FederateWrapper,
@@ -37,12 +43,8 @@ from federates.runtime import (
 
 
 def parse_message(raw: str) -> FlexibilityBid | Response | None:
-    data = json.loads(raw)
-    if "p_min_kw" in data and "smo" in data:
-        return FlexibilityBid.model_validate(data)
-    if "achieved_kw" in data:
-        return Response.model_validate(data)
-    return None
+    """A message on the bids endpoint: FlexibilityBid or Response (None if neither)."""
+    return parse_one_of(raw, FlexibilityBid, Response)
 
 
 class MarketFederate(FederateWrapper):

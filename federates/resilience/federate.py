@@ -12,10 +12,9 @@ to the market.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from federates.messages import GridState, PccSchedule, Response, Telemetry
+from federates.messages import GridState, PccSchedule, Response, Telemetry, parse_one_of
 from federates.resilience.config import ResilienceConfig
 from federates.resilience.manager import ResilienceManager
 from federates.runtime import (
@@ -32,12 +31,7 @@ from federates.runtime import (
 
 def parse_report(raw: str) -> Telemetry | Response | None:
     """A message on the telemetry endpoint: Telemetry or Response (None if neither)."""
-    data = json.loads(raw)
-    if "anomaly" in data:
-        return Telemetry.model_validate(data)
-    if "achieved_kw" in data:
-        return Response.model_validate(data)
-    return None
+    return parse_one_of(raw, Telemetry, Response)
 
 
 class ResilienceFederate(FederateWrapper):
