@@ -1,12 +1,15 @@
 """Child-process entry point: `python -m federates CONFIG.json` runs one federate.
 
 CONFIG.json = {"kind": ..., "runtime": RuntimeConfig, "config": <kind's config model>}.
+With GRIDFED_PROFILE=1 in the environment the federate runs under cProfile and writes
+`logs/<name>.prof` in the results folder (read it with `python -m pstats`).
 """
 
 from __future__ import annotations
 
 import faulthandler
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -28,7 +31,16 @@ def main(argv: list[str]) -> int:
     cls = wrapper_class(spec["kind"])
     runtime = RuntimeConfig.model_validate(spec["runtime"])
     config = cls.config_model.model_validate(spec.get("config", {}))
-    return run(cls(runtime, config))
+    wrapper = cls(runtime, config)
+    if os.environ.get("GRIDFED_PROFILE") not in (None, "", "0"):
+        import cProfile
+
+        profile_path = Path(argv[0]).resolve().parent.parent / "logs" / f"{runtime.name}.prof"
+        with cProfile.Profile() as profiler:
+            code = run(wrapper)
+        profiler.dump_stats(profile_path)
+        return code
+    return run(wrapper)
 
 
 if __name__ == "__main__":

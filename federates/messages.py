@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class Payload(BaseModel):
@@ -208,20 +208,30 @@ class Setpoint(Payload):
     agents: list[AgentSetpoint] = Field(default_factory=list)
 
 
-class AgentResponse(Payload):
-    agent: str
-    scheduled_kw: float
-    achieved_kw: float
-
-
 class Response(Payload):
-    """Achieved response of one SMO over the last step (devices -> market, resilience)."""
+    """Achieved response of one SMO over the last step (devices -> market, resilience).
+
+    Per-agent values are columns (one entry per dispatched agent, in the order of
+    `agents`): ~100 of these arrive every step, and columns parse several times faster
+    than a list of objects.
+    """
 
     time: float
     smo: str
     scheduled_kw: float
     achieved_kw: float
-    agents: list[AgentResponse] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list, description="Dispatched agents (houses).")
+    agent_scheduled_kw: list[float] = Field(default_factory=list)
+    agent_achieved_kw: list[float] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _columns_align(self) -> Response:
+        n = len(self.agents)
+        if len(self.agent_scheduled_kw) != n or len(self.agent_achieved_kw) != n:
+            raise ValueError(f"Response {self.smo}: agents, agent_scheduled_kw and "
+                             f"agent_achieved_kw must have the same length (got {n}, "
+                             f"{len(self.agent_scheduled_kw)}, {len(self.agent_achieved_kw)})")
+        return self
 
 
 class Telemetry(Payload):
@@ -420,7 +430,6 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     FlexibilityBid,
     AgentSetpoint,
     Setpoint,
-    AgentResponse,
     Response,
     Telemetry,
     PriceComponents,
@@ -446,14 +455,38 @@ def parse_one_of(raw: str | bytes, *models: type[Payload]) -> Payload | None:
     """The first of `models` that `raw` validates as (None if none does).
 
     For an endpoint that carries several payload kinds: every payload forbids extra fields,
-    so a message validates as exactly the model it was built from.
+    so a message validates as exactly the model it was built from. A model whose field
+    names cannot match the message's keys is skipped without validating (a failed
+    validation costs ~10x a successful one).
     """
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    keys = data.keys()
     for model in models:
+        allowed, required = _field_names(model)
+        if not (keys <= allowed and required <= keys):
+            continue
         try:
-            return model.model_validate_json(raw)
+            return model.model_validate(data)
         except ValidationError:
             continue
     return None
+
+
+_FIELD_NAMES: dict[type[Payload], tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _field_names(model: type[Payload]) -> tuple[frozenset[str], frozenset[str]]:
+    """(all field names, required field names) of a payload model, cached."""
+    if model not in _FIELD_NAMES:
+        fields = model.model_fields
+        _FIELD_NAMES[model] = (frozenset(fields),
+                               frozenset(n for n, f in fields.items() if f.is_required()))
+    return _FIELD_NAMES[model]
 
 
 def export_schemas(directory: Path) -> list[Path]:

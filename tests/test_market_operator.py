@@ -10,7 +10,6 @@ from federates.market.operator import MarketOperator
 from federates.messages import (
     AgentBid,
     AgentCoefficients,
-    AgentResponse,
     AgentScore,
     CoefficientUpdate,
     FlexibilityBid,
@@ -126,9 +125,9 @@ def test_commitment_and_resilience_scores_move_flexibility_between_houses(operat
     assert curtail0[0] == pytest.approx(curtail0[2], rel=1e-3)
     # house 0 misses its schedule repeatedly, house 2 has a low resilience score
     for _ in range(10):
-        op.on_response(Response(time=0.0, smo=smo, scheduled_kw=0.0, achieved_kw=0.0, agents=[
-            AgentResponse(agent=f"{smo}_h0", scheduled_kw=sp.agents[0].p_kw,
-                          achieved_kw=sp.agents[0].p_kw + 5.0)]))
+        op.on_response(Response(time=0.0, smo=smo, scheduled_kw=0.0, achieved_kw=0.0,
+                                agents=[f"{smo}_h0"], agent_scheduled_kw=[sp.agents[0].p_kw],
+                                agent_achieved_kw=[sp.agents[0].p_kw + 5.0]))
     op.on_house_scores(HouseScores(time=0.0, houses=[
         AgentScore(agent=f"{smo}_h2", trust=0.5, commitment=1.0, resilience=0.5)]))
     sp = next(s for s in op.clear(300.0).setpoints if s.smo == smo)

@@ -73,3 +73,10 @@ def test_parse_one_of_tells_payload_kinds_apart():
     assert parse_one_of(resp.to_wire(), Telemetry, Response) == resp
     assert parse_one_of(tele.to_wire(), Telemetry, Response) == tele
     assert parse_one_of('{"time": 0}', Telemetry, Response) is None
+    # the right keys with a wrong value, extra keys, and no JSON object at all
+    bad_value = resp.to_wire().replace('"achieved_kw":4.0', '"achieved_kw":"lots"')
+    assert parse_one_of(bad_value, Telemetry, Response) is None
+    extra = resp.to_wire().replace('{"time"', '{"extra":1,"time"')
+    assert parse_one_of(extra, Telemetry, Response) is None
+    assert parse_one_of("not json", Telemetry, Response) is None
+    assert parse_one_of("[1, 2]", Telemetry, Response) is None

@@ -8,7 +8,7 @@ cost coefficient -> more local generation). SMO 'd' is attacked at t = 30 min: i
 
 import pytest
 
-from federates.messages import AgentResponse, PccSchedule, Response, Telemetry
+from federates.messages import PccSchedule, Response, Telemetry
 from federates.resilience.config import ManagerConfig
 from federates.resilience.detection import DetectionConfig
 from federates.resilience.manager import ResilienceManager
@@ -47,8 +47,8 @@ def simulate(mitigation: bool = True, stop: float = 9000.0, absorb: bool = False
             rm.add_telemetry(Telemetry(time=t, smo=s, agents=[f"{s}1"], response_error_kw=[0],
                                        anomaly=[0.0], messages_missed=[0]))
             rm.add_response(Response(time=t, smo=s, scheduled_kw=-dispatch[s],
-                                     achieved_kw=-dispatch[s], agents=[AgentResponse(
-                                         agent=f"{s}1", scheduled_kw=0, achieved_kw=0)]))
+                                     achieved_kw=-dispatch[s], agents=[f"{s}1"],
+                                     agent_scheduled_kw=[0.0], agent_achieved_kw=[0.0]))
         out = rm.step(t, measured)
         if out.update is not None:
             factors.update({c.agent: c.alpha for c in out.update.agents})

@@ -268,11 +268,13 @@ class Coordinator:
         for s in np.flatnonzero(np.bincount(p.smo_index[active], minlength=len(p.smos))):
             idx = self._smo_houses[s]
             idx = idx[active[idx]]
+            ids = idx.tolist()
             out.append({
                 "time": t, "smo": p.smos[s], "scheduled_kw": float(sched[idx].sum()),
                 "achieved_kw": float(res.house_kw[idx].sum()),
-                "agents": [{"agent": names[i], "scheduled_kw": sched_l[i],
-                            "achieved_kw": kw_l[i]} for i in idx.tolist()]})
+                "agents": [names[i] for i in ids],
+                "agent_scheduled_kw": [sched_l[i] for i in ids],
+                "agent_achieved_kw": [kw_l[i] for i in ids]})
         return out
 
     def telemetry(self, time: float) -> list[Telemetry]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 MIN_Z_PU = 1e-6  # switches / zero-impedance branches get this series impedance
 
@@ -208,35 +209,60 @@ def _nphases(phases: Any, k: int) -> int:
     return max(1, len(p))
 
 
+def subtree_matrix(net: MarketNetwork) -> sp.csr_matrix:
+    """D[j, u] = 1 if bus u is bus j or downstream of it (sparse n x n, cached per topology).
+
+    Backward sweep: branch flows are D @ (bus loads + losses of the branch feeding each bus).
+    Forward sweep: every bus's voltage sums the drops of the branches on its path, D.T @ drop.
+    """
+    key = net.parent.tobytes()
+    cached = _SUBTREE.get(key)
+    if cached is None:
+        rows, cols = [np.arange(net.n)], [np.arange(net.n)]
+        for u in range(1, net.n):  # every bus is below each of its ancestors
+            j = net.parent[u - 1]
+            while True:
+                rows.append(np.array([j]))
+                cols.append(np.array([u]))
+                if j == 0:
+                    break
+                j = net.parent[j - 1]
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        cached = sp.csr_matrix((np.ones(r.size), (r, c)), shape=(net.n, net.n))
+        _SUBTREE[key] = cached
+    return cached
+
+
+_SUBTREE: dict[bytes, sp.csr_matrix] = {}
+
+
 def distflow(net: MarketNetwork, p: np.ndarray, q: np.ndarray, tol: float = 1e-10,
              max_iter: int = 100) -> dict[str, np.ndarray]:
-    """Exact (non-relaxed) DistFlow power flow by backward/forward sweep.
+    """Exact (non-relaxed) DistFlow power flow by backward/forward sweep (vectorised).
 
     `p, q` are bus loads [pu] (load convention). Returns v (squared voltage), P, Q (sending
-    end), l (squared current) and the PCC import P0, Q0.
+    end), l (squared current) and the PCC import P0, Q0. With a tap ratio t_k on branch k,
+    v_j = t_k^2 (v_i - drop_k); dividing by c_j = prod of t^2 from the source makes the
+    forward sweep a plain sum over the path: v_j / c_j = v_0 - sum drop_k / c_parent(k).
     """
-    n, m = net.n, net.m
-    v = np.full(n, net.v_source_pu ** 2)
-    l = np.zeros(m)
+    n = net.n
+    D = subtree_matrix(net)
+    Dt = D.T.tocsr()
+    par = net.parent
+    z2 = net.r ** 2 + net.x ** 2
+    t2 = net.tap ** 2
+    log_c = Dt @ np.concatenate([[0.0], np.log(t2)])  # sum over the path of log t^2
+    c = np.exp(log_c)
+    v0 = net.v_source_pu ** 2
+    v = np.full(n, v0)
+    l = np.zeros(n - 1)
     for _ in range(max_iter):
-        P = np.zeros(n)
-        Q = np.zeros(n)
-        P[:] = p
-        Q[:] = q - net.shunt_q * v
-        for j in range(n - 1, 0, -1):
-            k = j - 1
-            P[j] += net.r[k] * l[k]
-            Q[j] += net.x[k] * l[k]
-            P[net.parent[k]] += P[j]
-            Q[net.parent[k]] += Q[j]
-        vn = v.copy()
-        for j in range(1, n):
-            k = j - 1
-            i = net.parent[k]
-            vn[j] = net.tap[k] ** 2 * (v[i] - 2 * (net.r[k] * P[j] + net.x[k] * Q[j])
-                                        + (net.r[k] ** 2 + net.x[k] ** 2) * l[k])
-        ln = (P[1:] ** 2 + Q[1:] ** 2) / vn[net.parent]
-        done = np.max(np.abs(vn - v)) < tol and np.max(np.abs(ln - l)) < tol
+        P = D @ (p + np.concatenate([[0.0], net.r * l]))
+        Q = D @ (q - net.shunt_q * v + np.concatenate([[0.0], net.x * l]))
+        drop = 2 * (net.r * P[1:] + net.x * Q[1:]) - z2 * l
+        vn = c * (v0 - Dt @ np.concatenate([[0.0], drop / c[par]]))
+        ln = (P[1:] ** 2 + Q[1:] ** 2) / vn[par]
+        done = np.max(np.abs(vn - v)) < tol and np.max(np.abs(ln - l), initial=0.0) < tol
         v, l = vn, ln
         if done:
             break

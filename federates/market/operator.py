@@ -127,10 +127,11 @@ class MarketOperator:
     def on_response(self, resp: Response) -> None:
         self.houses_now[resp.smo] = resp.achieved_kw
         if resp.agents:
-            ok = [a for a in resp.agents if np.isfinite(a.scheduled_kw)]
-            self.commitment.update([a.agent for a in ok],
-                                   np.array([a.scheduled_kw for a in ok]),
-                                   np.array([a.achieved_kw for a in ok]))
+            sched = np.asarray(resp.agent_scheduled_kw)
+            ok = np.isfinite(sched)
+            agents = (resp.agents if ok.all()
+                      else [a for a, k in zip(resp.agents, ok, strict=True) if k])
+            self.commitment.update(agents, sched[ok], np.asarray(resp.agent_achieved_kw)[ok])
 
     def on_coefficients(self, upd: CoefficientUpdate) -> None:
         if upd.relative:

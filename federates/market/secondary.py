@@ -286,19 +286,37 @@ class CommitmentTracker:
     """Commitment score per agent from achieved vs scheduled response (in [0, 1]).
 
     score <- m * score + (1 - m) * 1 / (1 + (error / scale)^2), m = memory; agents start at 1.
+    Scores live in one array indexed by agent (updates arrive ~100 times per step).
     """
 
     def __init__(self, memory: float = 0.8, scale_kw: float = 0.5):
         self.memory, self.scale = memory, scale_kw
-        self.scores: dict[str, float] = {}
+        self._slot: dict[str, int] = {}
+        self._scores = np.ones(64)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return {a: float(self._scores[k]) for a, k in self._slot.items()}
+
+    def _slots(self, agents: list[str]) -> np.ndarray:
+        slot = self._slot
+        for a in agents:
+            if a not in slot:
+                slot[a] = len(slot)
+        if len(slot) > len(self._scores):
+            grown = np.ones(2 * len(slot))
+            grown[:len(self._scores)] = self._scores
+            self._scores = grown
+        return np.fromiter((slot[a] for a in agents), dtype=int, count=len(agents))
 
     def update(self, agents: list[str], scheduled_kw: np.ndarray,
                achieved_kw: np.ndarray) -> dict[str, float]:
+        idx = self._slots(agents)
         err = np.abs(np.asarray(achieved_kw, dtype=float) - np.asarray(scheduled_kw, dtype=float))
         inst = 1.0 / (1.0 + (err / self.scale) ** 2)
-        for a, s in zip(agents, inst, strict=True):
-            self.scores[a] = self.memory * self.scores.get(a, 1.0) + (1 - self.memory) * float(s)
-        return {a: self.scores[a] for a in agents}
+        self._scores[idx] = self.memory * self._scores[idx] + (1 - self.memory) * inst
+        return dict(zip(agents, self._scores[idx].tolist(), strict=True))
 
     def get(self, agents: list[str]) -> np.ndarray:
-        return np.array([self.scores.get(a, 1.0) for a in agents])
+        slot = self._slot
+        return np.array([self._scores[slot[a]] if a in slot else 1.0 for a in agents])

@@ -124,7 +124,8 @@ class ResilienceManager:
         smo_resp, house_resp = {}, {}
         for smo, r in self._responses.items():
             smo_resp[smo] = (r.scheduled_kw, r.achieved_kw)
-            house_resp.update({a.agent: (a.scheduled_kw, a.achieved_kw) for a in r.agents})
+            house_resp.update(zip(r.agents, zip(r.agent_scheduled_kw, r.agent_achieved_kw,
+                                                strict=True), strict=True))
         expected = set(self.smo_scores.agents) | set(smo_tel)
         self.lost = len(expected - set(smo_tel))
         self.smo_scores.update(smo_tel, smo_resp, expected)
