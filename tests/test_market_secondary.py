@@ -117,23 +117,51 @@ def test_commitment_score_tracks_achieved_vs_scheduled():
     np.testing.assert_allclose(tr.get(["good", "new"]), [s["good"], 1.0])
 
 
-@pytest.mark.parametrize("reactive", [False, True])
-def test_reused_problem_matches_freshly_built_one(reactive):
-    """Re-solving the cached (parametrised) problems gives the allocation of a fresh build."""
-    bids, down = population(seed=11)
-    cfg = SecondaryConfig(epsilon=0.02)
-    cached = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive)
-    G = cached.G
+def two_clearings(bids, down, G):
+    """Two different inputs to `clear`; the second has per-agent prices (stage 2 solved)."""
     rng = np.random.default_rng(4)
-    inputs = [
+    return [
         (bids, G @ bids.p0 - 0.4 * (G @ down), G @ bids.q0, np.linspace(0.08, 0.12, 12)),
         (SecondaryBids(smo=bids.smo, p0=bids.p0 * 1.1, p_min=bids.p_min * 1.05,
                        p_max=bids.p_max * 1.1, q0=bids.q0, q_min=bids.q0 - 0.5,
                        q_max=bids.q0 + 0.5, beta=bids.beta[::-1].copy(),
                        resilience=rng.uniform(0.1, 1.0, len(bids))),
          G @ (bids.p0 * 1.1) - 0.7 * (G @ down), G @ bids.q0 + 0.3,
-         rng.uniform(0.05, 0.3, len(bids))),  # per-agent prices: the cost stage is solved
+         rng.uniform(0.05, 0.3, len(bids))),
     ]
+
+
+@pytest.mark.parametrize("reactive", [False, True])
+def test_direct_clarabel_form_equals_cvxpy_model(reactive):
+    """Stages 2-4 assembled directly for Clarabel solve the same problems as the cvxpy
+    models: same stage optima and the same allocation, also with an SMO without agents."""
+    bids, down = population(seed=17)
+    keep = bids.smo != 5  # SMO 5 has no agents
+    bids = SecondaryBids(**{f: getattr(bids, f)[keep] for f in bids.__dataclass_fields__})
+    down = down[keep]
+    cfg = SecondaryConfig(epsilon=0.02)
+    direct = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive)
+    model = SecondaryMarkets(bids.smo, 12, cfg.model_copy(update={"backend": "cvxpy"}),
+                             reactive=reactive)
+    for args in two_clearings(bids, down, direct.G):
+        a, b = direct.clear(*args), model.clear(*args)
+        assert a.status == b.status == "optimal"
+        np.testing.assert_allclose(a.stage_values, b.stage_values, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a.final_values, b.final_values, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a.p_kw, b.p_kw, atol=1e-3)
+        np.testing.assert_allclose(a.q_kvar, b.q_kvar, atol=1e-3)
+        assert a.smo_p_kw[5] == 0.0
+
+
+@pytest.mark.parametrize("reactive", [False, True])
+def test_reused_problem_matches_freshly_built_one(reactive):
+    """Re-solving the cached (parametrised) cvxpy problems gives the allocation of a fresh
+    build."""
+    bids, down = population(seed=11)
+    cfg = SecondaryConfig(epsilon=0.02, backend="cvxpy")
+    cached = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive)
+    inputs = two_clearings(bids, down, cached.G)
+    G = cached.G
     for args in inputs + inputs[::-1]:
         fresh = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive).clear(*args)
         again = cached.clear(*args)

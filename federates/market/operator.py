@@ -14,7 +14,7 @@ of the feeder's spot loads at that bus.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,6 @@ from federates.messages import (
 )
 
 TAP_STEP = 0.00625
-SECONDARY_CACHE_SIZE = 8  # compiled secondary problems kept (oldest dropped first)
 
 
 @dataclass
@@ -98,8 +97,11 @@ class MarketOperator:
         self.adjust: dict[str, float] = {}  # cleared P - bid P0 per SMO (primary)
         self.adjust_q: dict[str, float] = {}
         self._secondary: SecondaryMarkets | None = None
-        self._layout: tuple[str, ...] = ()
-        self._secondary_cache: dict[tuple[int, tuple[int, ...]], SecondaryMarkets] = {}
+        self._layout: tuple[str, ...] = ()  # agents of the last secondary clearing
+        self._universe: list[str] = []  # every agent seen, in the compiled problem's order
+        self._universe_owner: dict[str, str] = {}
+        self._universe_pos: dict[str, int] = {}
+        self._universe_smo = np.zeros(0, dtype=int)
         self.history: list[dict[str, float]] = []
         self.failures = 0
 
@@ -273,30 +275,34 @@ class MarketOperator:
                 smo_idx.append(i)
                 rows.append((a.p0_kw, a.p_min_kw, a.p_max_kw, a.q0_kvar, a.q_min_kvar,
                              a.q_max_kvar, a.beta))
-        arr = np.array(rows, dtype=float)
-        layout = tuple(agents)
-        if layout != self._layout:
-            # the problem only depends on the SMO of each agent: re-use a compiled one
-            shape = (len(smos), tuple(smo_idx))
-            if shape not in self._secondary_cache:
-                if len(self._secondary_cache) >= SECONDARY_CACHE_SIZE:
-                    self._secondary_cache.pop(next(iter(self._secondary_cache)))
-                self._secondary_cache[shape] = SecondaryMarkets(
-                    np.array(smo_idx), len(smos), self.cfg.secondary)
-            self._secondary = self._secondary_cache[shape]
-            self._layout = layout
+        self._layout = tuple(agents)
+        slots = self._universe_slots(smos, agents)
+        assert self._secondary is not None
+        nu = len(self._universe)
+        # agents without a bid this period stay in the compiled problem with a zero range
+        arr = np.zeros((nu, 7))
+        arr[slots] = np.array(rows, dtype=float)
         commit = self.commitment.get(agents)
-        rs = np.array([self.house_rs.get(a, self.cfg.secondary.default_resilience)
-                       for a in agents]) * commit
-        sb = SecondaryBids(smo=np.array(smo_idx), p0=arr[:, 0], p_min=arr[:, 1],
+        rs = np.ones(nu)
+        rs[slots] = np.array([self.house_rs.get(a, self.cfg.secondary.default_resilience)
+                              for a in agents]) * commit
+        sb = SecondaryBids(smo=self._universe_smo, p0=arr[:, 0], p_min=arr[:, 1],
                            p_max=arr[:, 2], q0=arr[:, 3], q_min=arr[:, 4], q_max=arr[:, 5],
                            beta=arr[:, 6], resilience=rs)
-        target = np.array([self.bids[s].p0_kw + self.adjust.get(s, 0.0) for s in smos])
-        target_q = np.array([self.bids[s].q0_kvar + self.adjust_q.get(s, 0.0) for s in smos])
+        smo_pos = {s: i for i, s in enumerate(self.smos)}
+        present = np.array([smo_pos[s] for s in smos])
+        target, target_q, price_all = (np.zeros(len(self.smos)) for _ in range(3))
+        target[present] = [self.bids[s].p0_kw + self.adjust.get(s, 0.0) for s in smos]
+        target_q[present] = [self.bids[s].q0_kvar + self.adjust_q.get(s, 0.0) for s in smos]
+        price_all[:] = self.last.dlmp[self.smo_bus]
+        full = self._secondary.clear(sb, target, target_q, price_all)
+        res = replace(full, p_kw=full.p_kw[slots], q_kvar=full.q_kvar[slots],
+                      flex_p_kw=full.flex_p_kw[slots], flex_q_kvar=full.flex_q_kvar[slots],
+                      tariff=full.tariff[slots], smo_p_kw=full.smo_p_kw[present],
+                      smo_q_kvar=full.smo_q_kvar[present],
+                      shortfall_kw=full.shortfall_kw[present])
+        price = price_all[present]
         bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
-        price = np.array([self.last.dlmp[bus_of[s]] for s in smos])
-        assert self._secondary is not None
-        res = self._secondary.clear(sb, target, target_q, price)
         out.setpoints = self._smo_setpoints(t, (smos, agents, np.array(smo_idx), res))
         out.dispatch.append(MarketDispatch(time=t, kind="secondary", smos=[
             SmoDispatch(smo=s, p0_kw=self.bids[s].p0_kw, p_min_kw=self.bids[s].p_min_kw,
@@ -321,6 +327,26 @@ class MarketOperator:
             df = distflow(self.net, p / S, q / S)
             out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_secondary,
                                        p_kw=float(df["P0"] * S), q_kvar=float(df["Q0"] * S))
+
+    def _universe_slots(self, smos: list[str], agents: list[str]) -> np.ndarray:
+        """Positions of `agents` in the compiled secondary problem, which holds every agent
+        seen so far (grouped by SMO); it is rebuilt only when a new agent appears."""
+        new = [a for a in agents if a not in self._universe_pos]
+        if new or self._secondary is None:
+            smo_of = dict(self._universe_owner)
+            for s in smos:
+                for a in self.bids[s].agents:
+                    smo_of.setdefault(a.agent, s)
+            order = {s: i for i, s in enumerate(self.smos)}
+            universe = sorted(smo_of, key=lambda a: (order[smo_of[a]], a))
+            self._universe = universe
+            self._universe_owner = {a: smo_of[a] for a in universe}
+            self._universe_pos = {a: i for i, a in enumerate(universe)}
+            self._universe_smo = np.array([order[smo_of[a]] for a in universe], dtype=int)
+            self._secondary = SecondaryMarkets(self._universe_smo, len(self.smos),
+                                               self.cfg.secondary)
+        return np.fromiter((self._universe_pos[a] for a in agents), dtype=int,
+                           count=len(agents))
 
     def _smo_setpoints(self, t: float, sec: Any) -> list[Setpoint]:
         """One Setpoint per SMO with a bid (agent entries when the secondary market ran)."""
