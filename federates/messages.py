@@ -209,11 +209,11 @@ class Setpoint(Payload):
 
 
 class Response(Payload):
-    """Achieved response of one SMO over the last step (devices -> market, resilience).
-
-    Per-agent values are columns (one entry per dispatched agent, in the order of
-    `agents`): ~100 of these arrive every step, and columns parse several times faster
-    than a list of objects.
+    """Achieved response of one SMO (devices -> market, resilience), sent every response
+    period (default: the market period). SMO totals are the sending step's; the per-agent
+    columns (one entry per dispatched agent, in the order of `agents`) are means over the
+    dispatched steps since the previous Response. Columns parse several times faster than
+    a list of objects, and ~100 of these arrive per period.
     """
 
     time: float

@@ -116,6 +116,36 @@ def test_dispatch_is_tracked_and_reported():
     assert all(0 <= a <= 1 for t in tel for a in t.anomaly)
 
 
+def test_response_columns_average_the_steps_since_the_last_response():
+    """With a response period, each agent's columns are the means over its dispatched steps
+    since the previous Response, while the SMO totals are the sending step's."""
+    c = _coordinator(15.0)
+    t0 = 15 * 3600.0
+    bids = c.bids(t0, t0)
+    b = max(bids, key=lambda b: b.p_max_kw - b.p_min_kw)
+    c.apply_setpoint(Setpoint(time=t0, smo=b.smo, period_start=t0, period_end=t0 + 300,
+                              p_kw=b.p_min_kw, q_kvar=0.0))
+    house = c.model.pop.smo_index == c.model.pop.smos.index(b.smo)
+    kw, sched = [], []
+    for k in range(3):
+        res = c.model.step(t0 + k * DT, DT)
+        kw.append(res.house_kw[house].copy())
+        sched.append(c.scheduled[house].copy())
+        out = c.response_dicts(res, emit=(k == 2))
+        assert (out == []) == (k < 2)
+    (r,) = out
+    names = [c._names[i] for i in np.flatnonzero(house)]
+    assert r["agents"] == names
+    np.testing.assert_allclose(r["agent_achieved_kw"], np.mean(kw, axis=0))
+    np.testing.assert_allclose(r["agent_scheduled_kw"], np.mean(sched, axis=0))
+    assert r["achieved_kw"] == pytest.approx(kw[-1].sum())  # totals: the last step's
+    assert np.ptp(np.array(kw), axis=0).max() > 0  # the average is not one step's value
+    # the next period starts from zero
+    res = c.model.step(t0 + 3 * DT, DT)
+    (r2,) = c.response_dicts(res)
+    np.testing.assert_allclose(r2["agent_achieved_kw"], res.house_kw[house])
+
+
 def test_missed_setpoints_are_counted():
     c = _coordinator(15.0)
     t0 = 15 * 3600.0

@@ -59,6 +59,8 @@ class Coordinator:
         n = self.model.pop.n_houses
         self.scheduled = np.full(n, np.nan)
         self.err_sum, self.anom_sum, self.count = np.zeros(n), np.zeros(n), 0
+        # per-agent sums over the steps since the last Response (dispatched steps only)
+        self.resp_kw, self.resp_sched, self.resp_steps = np.zeros(n), np.zeros(n), np.zeros(n)
         self.missed = np.zeros(len(self.model.pop.smos), dtype=int)
         self.awaiting = np.full(len(self.model.pop.smos), np.nan)  # period end per SMO
         self.last: StepResult | None = None
@@ -255,15 +257,26 @@ class Coordinator:
         self.awaiting[late] = np.nan
         return active, sched
 
-    def response_dicts(self, res: StepResult, time: float | None = None) -> list[dict]:
+    def response_dicts(self, res: StepResult, time: float | None = None,
+                       emit: bool = True) -> list[dict]:
         """`after_step` as plain Response dicts (JSON-ready, no pydantic), stamped `time`
-        (default: the step's time)."""
+        (default: the step's time). Every call accumulates the step; with `emit=False`
+        nothing is returned and the per-agent columns of the next Response are the means
+        over all steps since the last one (SMO totals are always this step's)."""
         active, sched = self.track(res)
+        self.resp_kw[active] += res.house_kw[active]
+        self.resp_sched[active] += sched[active]
+        self.resp_steps[active] += 1
+        if not emit:
+            return []
         if not active.any():
+            self.resp_kw[:], self.resp_sched[:], self.resp_steps[:] = 0.0, 0.0, 0.0
             return []
         p = self.model.pop
         t = res.time if time is None else time
-        sched_l, kw_l, names = sched.tolist(), res.house_kw.tolist(), self._names
+        steps = np.maximum(self.resp_steps, 1.0)
+        sched_l = (self.resp_sched / steps).tolist()
+        kw_l, names = (self.resp_kw / steps).tolist(), self._names
         out = []
         for s in np.flatnonzero(np.bincount(p.smo_index[active], minlength=len(p.smos))):
             idx = self._smo_houses[s]
@@ -275,6 +288,7 @@ class Coordinator:
                 "agents": [names[i] for i in ids],
                 "agent_scheduled_kw": [sched_l[i] for i in ids],
                 "agent_achieved_kw": [kw_l[i] for i in ids]})
+        self.resp_kw[:], self.resp_sched[:], self.resp_steps[:] = 0.0, 0.0, 0.0
         return out
 
     def telemetry(self, time: float) -> list[Telemetry]:

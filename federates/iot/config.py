@@ -37,6 +37,10 @@ class IotConfig(BaseModel):
     resilience: str | None = Field(None, description="Endpoint receiving Telemetry and "
                                    "Response messages, e.g. 'resilience/telemetry'.")
     telemetry_period_s: float = Field(300.0, gt=0)
+    response_period_s: float | None = Field(
+        None, ge=0, description="Send Response messages every this many seconds, with each "
+        "agent's achieved and scheduled kW averaged over the period (None: the market "
+        "period; 0: every step).")
     per_phase: bool = Field(True, description="One injection per (bus, phase) with its phase; "
                             "False: one per bus spread over the phases of its houses.")
     grid_state: str | None = Field(None, description="GridState key for volt-var voltages "

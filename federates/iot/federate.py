@@ -5,9 +5,9 @@ Interfaces of a federate named `houses`:
   load convention, residual constant load included;
 - publication `houses/summary` (PopulationSummary): aggregates for the recorder and report;
 - endpoint `houses/sp_<smo>` per SMO (bus): receives that SMO's Setpoint messages and sends
-  its FlexibilityBid (to `market`), Response (to `market` and `resilience`) and Telemetry
-  (to `resilience`). One endpoint per SMO lets the attacker cut or delay one bus's link with
-  a HELICS filter (issue 5);
+  its FlexibilityBid (to `market`), Response (to `market` and `resilience`, every
+  `response_period_s`) and Telemetry (to `resilience`). One endpoint per SMO lets the
+  attacker cut or delay one bus's link with a HELICS filter (issue 5);
 - endpoint `houses/attack`: receives AttackCommand messages.
 Timing: devices run in phase 1, before the grid, so the grid's solve at t uses the
 injections of t. A bid sent at step t covers [t + dt, t + dt + market period); the market
@@ -130,6 +130,7 @@ class IotFederate(FederateWrapper):
         self.bus_phase_index = {bp: i for i, bp in enumerate(self.pop.bus_phases)}
         self.next_bid = 0.0
         self.next_telemetry = cfg.telemetry_period_s
+        self.next_response = 0.0
 
     def _voltages(self, io: StepIO) -> None:
         if not self.config.grid_state or not io.updated(self.config.grid_state):
@@ -158,7 +159,12 @@ class IotFederate(FederateWrapper):
         # payloads are built as plain dicts and serialised once by pydantic-core (the same
         # JSON as the pydantic models would give, without validating thousands of them)
         if dests:
-            for r in self.coord.response_dicts(res, io.time):
+            period = cfg.response_period_s
+            period = cfg.market_period_s if period is None else period
+            emit = io.time >= self.next_response - 1e-9
+            if emit:
+                self.next_response += period
+            for r in self.coord.response_dicts(res, io.time, emit=emit):
                 text = to_json(r).decode()
                 for dest in dests:
                     io.send(f"sp_{r['smo']}", dest, text)
