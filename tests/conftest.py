@@ -17,9 +17,10 @@ from runner.launch import run_processes
 REPO = Path(__file__).resolve().parents[1]
 
 
-def gridfed(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
+def gridfed(*args: str, timeout: float = 300, env_extra: dict[str, str] | None = None,
+            **kwargs) -> subprocess.CompletedProcess:
     """Run `gridfed ARGS` from the repository root (like a user would) and capture output."""
-    env = dict(os.environ, COLUMNS="200")
+    env = dict(os.environ, COLUMNS="200", **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "runner", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 

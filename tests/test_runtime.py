@@ -59,3 +59,22 @@ def test_broker_port_option_is_used_and_released(tmp_path):
     plan = json.loads((run_dir / "launch_plan.json").read_text())
     assert plan["broker"]["address"] == f"tcp://127.0.0.1:{port}"
     assert_clean(run_dir)
+
+
+def test_profile_env_writes_one_cprofile_per_federate(tmp_path):
+    """GRIDFED_PROFILE=1 runs every federate under cProfile: logs/<name>.prof, readable by
+    pstats, holding the federate's own step function."""
+    import pstats
+
+    out = tmp_path / "seen.json"
+    path = write_scenario(tmp_path / "s.yaml", toy_scenario(tmp_path, out))
+    run_dir = tmp_path / "run"
+    result = gridfed("run", str(path), "--out", str(run_dir),
+                     env_extra={"GRIDFED_PROFILE": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("src", "dst"):
+        stats = pstats.Stats(str(run_dir / "logs" / f"{name}.prof"))
+        called = {func for (_, _, func) in stats.stats}  # type: ignore[attr-defined]
+        assert "on_step" in called
+    assert json.loads(out.read_text())  # the run itself still did its work
+    assert_clean(run_dir)
