@@ -60,10 +60,14 @@ def write_resolved_scenario(run_dir: Path, scenario: Scenario, source: str,
 
 
 def read_timeseries(run_dir: Path) -> pd.DataFrame:
+    """The run's long-format series (time, signal, id, value); text columns are Arrow
+    strings, so the reports' many `ts.signal == name` filters run in C (~10x faster)."""
     path = run_dir / "timeseries.parquet"
     if not path.exists():
-        return pd.DataFrame({"time": [], "signal": [], "id": [], "value": []})
-    return pd.read_parquet(path)
+        ts = pd.DataFrame({"time": [], "signal": [], "id": [], "value": []})
+    else:
+        ts = pd.read_parquet(path)
+    return ts.astype({"signal": "string[pyarrow]", "id": "string[pyarrow]"})
 
 
 def federate_reports(run_dir: Path, ts: pd.DataFrame) -> dict[str, Any]:
