@@ -47,30 +47,46 @@ def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _sections(text: str) -> dict[str, list[str]]:
+    """'## name' sections of an existing benchmarks document (name -> its lines)."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:].strip(), [])
+        if current is not None:
+            current.append(line)
+    return sections
+
+
 def main(names: list[str]) -> None:
     paths = sorted(HERE.glob("bench_*.py"))
     if names:
         paths = [p for p in paths if p.stem.removeprefix("bench_") in names]
     cpu = platform.processor() or platform.machine()
-    lines = ["# Benchmarks", "",
-             f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), "
-             f"Python {platform.python_version()}. Regenerate with `make bench`.", ""]
+    header = ["# Benchmarks", "",
+              f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores ({cpu}), "
+              f"Python {platform.python_version()}. Regenerate with `make bench` (or "
+              "`python benchmarks/run_all.py NAME ...` for some; the others are kept).", ""]
+    sections = _sections(DOC.read_text()) if DOC.exists() else {}
     for path in paths:
         name = path.stem.removeprefix("bench_")
         module = _load(path)
         entry = getattr(module, "run", None) or module.main
         print(f"== {name}", flush=True)
         results = entry()
-        lines += [f"## {name}", ""]
+        lines = [f"## {name}", ""]
         if name in GOALS:
             lines += [f"Goal: {GOALS[name]}.", ""]
-        lines += ["| measure | value |", "|---|---|"]
+        lines += [f"Measured {time.strftime('%Y-%m-%d')}.", "", "| measure | value |", "|---|---|"]
         for key, value in _flatten(results):
             print(f"  {key:48s} {_fmt(value)}", flush=True)
             lines.append(f"| {key} | {_fmt(value)} |")
         lines.append("")
+        sections[name] = lines
     DOC.parent.mkdir(exist_ok=True)
-    DOC.write_text("\n".join(lines))
+    body = [line for name in sorted(sections) for line in sections[name]]
+    DOC.write_text("\n".join(header + body).rstrip("\n") + "\n")
     print(f"wrote {DOC}")
 
 
