@@ -268,13 +268,21 @@ class Prices(Payload):
 
 
 class PccSchedule(Payload):
-    """Import the market expects at the PCC for the coming period."""
+    """Import the market expects at the PCC for the coming period (0 when islanded).
+
+    A market with a grid-forming unit also gives the output it schedules for that unit.
+    """
 
     time: float
     period_start: float
     period_end: float
     p_kw: float
     q_kvar: float
+    grid_forming_p_kw: float | None = Field(
+        None, description="Scheduled output of the grid-forming unit [kW] (islanded: the "
+        "island's load plus losses); None = the market has no grid-forming unit.")
+    grid_forming_q_kvar: float | None = Field(
+        None, description="Scheduled reactive output of the grid-forming unit [kvar].")
 
 
 class SmoDispatch(Payload):
@@ -411,9 +419,12 @@ class MitigationState(Payload):
     time: float
     detected: bool = Field(description="An attack is currently flagged.")
     mitigating: bool = Field(description="Re-weighted coefficients are in force.")
-    measured_kw: float = Field(description="Measured PCC import [kW].")
-    scheduled_kw: float = Field(description="Market's scheduled PCC import [kW].")
-    reference_kw: float = Field(description="Pre-attack import the mitigation restores [kW].")
+    measured_kw: float = Field(description="Measured PCC import [kW] (watching an island: "
+                               "the grid-forming unit's measured output).")
+    scheduled_kw: float = Field(description="Market's scheduled PCC import [kW] (island: "
+                                "scheduled grid-forming output).")
+    reference_kw: float = Field(description="Pre-attack import (island: grid-forming output) "
+                                "the mitigation restores [kW].")
     delta_kw: float = Field(description="Seed's Delta = reference - measured [kW].")
     xi_factor: float = 1.0
     alpha_factor_mean: float = 1.0

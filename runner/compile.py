@@ -125,7 +125,41 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
     _wire_publications(scenario, compiled)
     _follow_recorders(compiled)
     _check_subscriptions(scenario, compiled)
+    _check_island(scenario, compiled)
     return Plan(scenario, scenario.broker.host, broker_port, broker_key, broker_name, compiled)
+
+
+def _check_island(scenario: Scenario, compiled: list[CompiledFederate]) -> None:
+    """An islanded grid needs islanded markets (same grid-forming bus and voltage) and
+    resilience managers that watch the grid-forming unit; and the other way round."""
+    grids = [f for f in compiled if f.kind == "grid"]
+    island = next((f for f in grids if f.config.island.enabled), None)
+
+    def fail(fed: CompiledFederate, field: str, why: str) -> None:
+        raise ScenarioError(f"{scenario.name}: federates.{fed.name}.config.{field}: {why}")
+
+    for fed in compiled:
+        if fed.kind == "market":
+            primary = fed.config.primary
+            if island is None:
+                if primary.islanded and grids:
+                    fail(fed, "primary.islanded", "the grid is not islanded (set "
+                         f"federates.{grids[0].name}.config.island.enabled)")
+                continue
+            where = f"federates.{island.name}.config.island"
+            if not primary.islanded:
+                fail(fed, "primary.islanded", f"must be true: {where}.enabled is true")
+            gf, isl = primary.grid_forming, island.config.island
+            if isl.former_bus and gf.bus and gf.bus.lower() != isl.former_bus.lower():
+                fail(fed, "primary.grid_forming.bus", f"{gf.bus!r} differs from "
+                     f"{where}.former_bus {isl.former_bus!r}")
+            if abs(gf.v_pu - isl.v_pu) > 1e-9:
+                fail(fed, "primary.grid_forming.v_pu", f"{gf.v_pu} differs from "
+                     f"{where}.v_pu {isl.v_pu}")
+        elif fed.kind == "resilience" and island is not None and \
+                fed.config.watch != "grid_forming":
+            fail(fed, "watch", f"must be 'grid_forming': federates.{island.name} runs "
+                 "islanded, so the PCC import is always 0")
 
 
 def _publications(compiled: list[CompiledFederate]) -> dict[str, Publication]:

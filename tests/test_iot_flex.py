@@ -260,3 +260,49 @@ def test_extreme_dispatch_period_after_period_keeps_comfort(hour, weather):
             assert not m.comfort_violations().any()
             tank = m.pop.tank
             assert np.all((m.wh_temp >= tank.t_min_c) & (m.wh_temp <= tank.t_max_c))
+
+
+def test_dg_attack_takes_generation_offline_and_keeps_charging_load():
+    c = _coordinator(12.0)
+    m, p = c.model, c.model.pop
+    t0 = 12 * 3600.0
+    soc = m.bat_e / p.battery.capacity_kwh
+    charge, discharge = int(np.argmin(soc)), int(np.argmax(soc))
+    # two batteries follow a market setpoint: one charging, one discharging
+    m.disp_bat[[charge, discharge]] = [2.0, -2.0]
+    m.disp_until[p.bat_house[[charge, discharge]]] = t0 + 600
+    before = m.step(t0, DT)
+    c.after_step(before)
+    assert before.bat_kw[charge] > 1.0 and before.bat_kw[discharge] < -1.0
+    houses = p.bat_house[[charge, discharge]]
+    c.on_attack(AttackCommand(time=t0, attack_id="dg", action="start", type="DG",
+                              agents=[str(p.agents[h]) for h in houses]))
+    assert m.dispatched(t0 + DT)[houses].all()  # their loads still follow the market
+    after = m.step(t0 + DT, DT)
+    assert after.bat_kw[charge] == pytest.approx(before.bat_kw[charge], rel=1e-6)  # held
+    assert after.bat_kw[discharge] == 0.0  # discharge is generation: lost
+    pv = np.isin(p.pv_house, houses)
+    assert np.all(after.pv_kw[pv] == 0.0) and np.all(after.pv_kvar[pv] == 0.0)
+    # the change of the houses' generating devices is the generation lost, nothing else
+    def gen_net(res):
+        return res.pv_kw[pv].sum() + res.bat_kw[[charge, discharge]].sum()
+    lost = -before.pv_kw[pv].sum() - before.bat_kw[discharge]
+    assert gen_net(after) - gen_net(before) == pytest.approx(lost, rel=0.02)
+    c.on_attack(AttackCommand(time=t0, attack_id="dg", action="stop", type="DG"))
+    assert not m.dg_off.any() and not m.dg_bat_hold.any()
+
+
+def test_scaled_dg_attack_takes_houses_until_the_generation_lost_reaches_the_scale():
+    c = _coordinator(12.0)
+    m, p = c.model, c.model.pop
+    t0 = 12 * 3600.0
+    c.after_step(m.step(t0, DT))
+    last = c.last
+    gen = np.zeros(p.n_houses)
+    np.add.at(gen, p.pv_house, -last.pv_kw)
+    np.add.at(gen, p.bat_house, np.maximum(-last.bat_kw, 0.0))
+    scale = 0.5 * gen.sum()
+    c.on_attack(AttackCommand(time=t0, attack_id="dg", action="start", type="DG",
+                              buses=["1", "2", "3"], scale_kw=scale))
+    taken = np.sort(gen[m.dg_off])[::-1]
+    assert taken.sum() >= scale > taken[:-1].sum()  # the largest generators, just enough

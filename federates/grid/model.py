@@ -64,6 +64,41 @@ def _check(result: str, command: str) -> None:
         raise RuntimeError(f"OpenDSS rejected {command!r}: {result}")
 
 
+def make_island(pcc_element: str, island: IslandSetup) -> str:
+    """In the compiled circuit: open the PCC element's substation-side terminal, move the
+    source to the grid-forming bus and switch off a regulator control on an opened PCC
+    transformer; returns the grid-forming bus."""
+    dss.Circuit.SetActiveElement(pcc_element)
+    buses = dss.CktElement.BusNames()
+    bus = island.former_bus or buses[-1].split(".")[0]
+    if not dss.Circuit.SetActiveBus(bus) >= 0 or not dss.Bus.Nodes():
+        raise KeyError(f"island former bus {bus!r} is not in the feeder")
+    nodes = [n for n in dss.Bus.Nodes() if n in (1, 2, 3)]
+    kv = dss.Bus.kVBase() * (np.sqrt(3) if len(nodes) > 1 else 1.0)
+    commands = [] if pcc_element.lower() == SOURCE.lower() else [f"Open {pcc_element} 1"]
+    commands.append(f"Edit {SOURCE} bus1={bus}.{'.'.join(map(str, nodes))} "
+                    f"phases={len(nodes)} basekv={kv:.6f} pu={island.v_pu} angle=0")
+    for command in commands:
+        _check(dss.Text.Command(command) or "", command)
+    if pcc_element.lower().startswith("transformer."):
+        name = pcc_element.split(".", 1)[1].lower()
+        for reg in dss.RegControls.AllNames() or []:
+            dss.RegControls.Name(reg)
+            if dss.RegControls.Transformer().lower() == name:
+                dss.Text.Command(f"RegControl.{reg}.enabled=no")
+    dss.Solution.Solve()  # rebuilds the bus list: node names follow the new source
+    return bus
+
+
+def source_power() -> tuple[float, float]:
+    """(P kW, Q kvar) delivered by the circuit's source (the grid-forming unit when
+    islanded)."""
+    dss.Circuit.SetActiveElement(SOURCE)
+    powers = np.asarray(dss.CktElement.Powers())
+    first = powers[: len(powers) // dss.CktElement.NumTerminals()]
+    return -float(first[0::2].sum()), -float(first[1::2].sum())
+
+
 class GridModel:
     """One OpenDSS circuit driven step by step."""
 
@@ -108,36 +143,13 @@ class GridModel:
 
     def _make_island(self, island: IslandSetup) -> str:
         """Open the substation and move the source to the grid-forming bus; returns the bus."""
-        pcc = self.setup.pcc_element
-        dss.Circuit.SetActiveElement(pcc)
-        buses = dss.CktElement.BusNames()
-        bus = island.former_bus or buses[-1].split(".")[0]
-        if not dss.Circuit.SetActiveBus(bus) >= 0 or not dss.Bus.Nodes():
-            raise KeyError(f"island former bus {bus!r} is not in the feeder")
-        nodes = [n for n in dss.Bus.Nodes() if n in (1, 2, 3)]
-        kv = dss.Bus.kVBase() * (np.sqrt(3) if len(nodes) > 1 else 1.0)
-        commands = [] if self._pcc_is_source() else [f"Open {pcc} 1"]
-        commands.append(f"Edit {SOURCE} bus1={bus}.{'.'.join(map(str, nodes))} "
-                        f"phases={len(nodes)} basekv={kv:.6f} pu={island.v_pu} angle=0")
-        for command in commands:
-            _check(dss.Text.Command(command) or "", command)
-        if pcc.lower().startswith("transformer."):
-            name = pcc.split(".", 1)[1].lower()
-            for reg in dss.RegControls.AllNames() or []:
-                dss.RegControls.Name(reg)
-                if dss.RegControls.Transformer().lower() == name:
-                    dss.Text.Command(f"RegControl.{reg}.enabled=no")
-        dss.Solution.Solve()  # rebuilds the bus list: node names below follow the new source
-        return bus
+        return make_island(self.setup.pcc_element, island)
 
     def island_power(self) -> tuple[float, float]:
         """(P kW, Q kvar) delivered by the grid-forming unit (0, 0 when grid-connected)."""
         if self.former_bus is None:
             return 0.0, 0.0
-        dss.Circuit.SetActiveElement(SOURCE)
-        powers = np.asarray(dss.CktElement.Powers())
-        first = powers[: len(powers) // dss.CktElement.NumTerminals()]
-        return -float(first[0::2].sum()), -float(first[1::2].sum())
+        return source_power()
 
     def set_tap(self, regulator: str, tap: int) -> None:
         """Set a regulator (transformer) winding-2 tap position in 0.00625 pu steps."""

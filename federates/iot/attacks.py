@@ -5,11 +5,16 @@ named buses; when no agent on a named bus is flagged, every agent of that bus is
 (the bus controller itself is the attack surface). With `scale_kw` != 0 only as many
 targets are taken (largest effect first) as needed to reach |scale_kw|.
 
-Effects while the attack lasts (targets ignore market setpoints):
+Effects while the attack lasts (LA targets ignore market setpoints; DG targets' PV and
+batteries do, their loads keep following them):
 - LA, scale_kw >= 0: HVAC, water heater and EV charging forced on (or, with
   `setpoint_shift_c`, thermostat setpoints shifted instead);
 - LA, scale_kw < 0: those devices forced off (thermal rebound follows the release);
-- DG: PV and battery disconnected.
+- DG: the generation of the targets is taken offline: PV disconnected, batteries may no
+  longer discharge (nor exchange reactive power). A battery that was charging when taken
+  over keeps that charging power (the attacker freezes its inverter setpoint; SOC limits
+  still apply), so the import rises by the generation lost -- PV output plus battery
+  discharge -- and not by a charging load that happened to vanish with it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class ActiveAttack:
     houses: np.ndarray
     kind: str  # "on", "off", "shift", "dg"
     shift_c: float = 0.0
+    bat_hold_kw: np.ndarray | None = None  # DG: charging power held, per battery [kW]
 
 
 def targets(m: PopulationModel, cmd: AttackCommand) -> np.ndarray:
@@ -45,10 +51,10 @@ def _effect_kw(m: PopulationModel, last: StepResult | None, kind: str) -> np.nda
     if last is None:
         return np.ones(n)
     eff = np.zeros(n)
-    if kind == "dg":
-        np.add.at(eff, p.pv_house, -last.pv_kw)
-        np.add.at(eff, p.bat_house, -last.bat_kw)
-        return np.abs(eff)
+    if kind == "dg":  # generation lost: PV output and battery discharge
+        np.add.at(eff, p.pv_house, np.maximum(-last.pv_kw, 0.0))
+        np.add.at(eff, p.bat_house, np.maximum(-last.bat_kw, 0.0))
+        return eff
     if kind == "off":
         eff += last.hvac_kw
         np.add.at(eff, p.wh_house, last.wh_kw)
@@ -75,7 +81,12 @@ def start(m: PopulationModel, cmd: AttackCommand, last: StepResult | None) -> Ac
         order = np.argsort(-eff, kind="stable")
         k = int(np.searchsorted(np.cumsum(eff[order]), abs(cmd.scale_kw))) + 1
         houses = np.sort(houses[order[:k]])
-    att = ActiveAttack(houses, kind, shift)
+    hold = None
+    if kind == "dg":
+        charging = np.maximum(last.bat_kw, 0.0) if last is not None else np.zeros(
+            len(m.pop.bat_house))
+        hold = np.where(np.isin(m.pop.bat_house, houses), charging, 0.0)
+    att = ActiveAttack(houses, kind, shift, hold)
     apply(m, att, on=True)
     return att
 
@@ -84,6 +95,9 @@ def apply(m: PopulationModel, att: ActiveAttack, on: bool) -> None:
     h = att.houses
     if att.kind == "dg":
         m.dg_off[h] = on
+        mine = np.isin(m.pop.bat_house, h)
+        hold = att.bat_hold_kw if att.bat_hold_kw is not None else np.zeros(mine.shape)
+        m.dg_bat_hold[mine] = hold[mine] if on else 0.0
     elif att.kind == "shift":
         m.sp_offset[h] = att.shift_c if on else 0.0
     else:

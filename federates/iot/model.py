@@ -4,7 +4,7 @@ Each `step(t, dt)` holds inputs constant over [t, t + dt): weather at t, thermos
 dispatch decisions taken at t. It returns the average power of every device over the step
 (what the grid sees at t) and advances all states exactly to t + dt.
 
-Control precedence per device: attack (forced on/off, setpoint shift, disconnection) >
+Control precedence per device: attack (forced on/off, setpoint shift, generation offline) >
 market dispatch (constant power until the end of its period) > local control (thermostats,
 uncontrolled EV charging, battery self-consumption).
 """
@@ -77,7 +77,8 @@ class PopulationModel:
                                pop.ev.soc_arrival)
         self.sp_offset = np.zeros(n)  # thermostat offset from attacks [degC]
         self.force = np.zeros(n, np.int8)  # +1 forced on, -1 forced off (attack)
-        self.dg_off = np.zeros(n, bool)  # PV and battery disconnected (attack)
+        self.dg_off = np.zeros(n, bool)  # generation taken offline (DG attack)
+        self.dg_bat_hold = np.zeros(len(pop.bat_house))  # charging held under DG [kW, >= 0]
         self.disp_hvac = np.full(n, np.nan)
         self.disp_wh = np.full(len(pop.wh_house), np.nan)
         self.disp_pv = np.full(len(pop.pv_house), np.nan)
@@ -113,8 +114,10 @@ class PopulationModel:
         return (self.force != 0) | (self.sp_offset != 0) | self.dg_off
 
     def dispatched(self, t: float) -> np.ndarray:
-        """Houses following a market setpoint at t (attacked houses ignore setpoints)."""
-        return (t < self.disp_until) & ~self.attacked()
+        """Houses following a market setpoint at t. Houses whose loads an attacker controls
+        ignore setpoints; a DG attack takes only the generation (PV and battery overrides in
+        `step`), the house's loads keep following their dispatch."""
+        return (t < self.disp_until) & (self.force == 0) & (self.sp_offset == 0)
 
     def comfort_violations(self) -> np.ndarray:
         p = self.pop
@@ -207,7 +210,8 @@ class PopulationModel:
         local = -net[bi] if p.battery_mode == "self_consumption" else np.zeros(len(bi))
         b_cmd = np.where(active[bi] & ~np.isnan(self.disp_bat), np.nan_to_num(self.disp_bat),
                          local)
-        b_cmd = np.where(self.dg_off[bi], 0.0, b_cmd)
+        # DG attack: no discharge; a battery keeps the charging it had when taken over
+        b_cmd = np.where(self.dg_off[bi], self.dg_bat_hold, b_cmd)
         bat_kw, self.bat_e = bat.battery_step(p.battery, self.bat_e, b_cmd, dt)
         np.add.at(net, bi, bat_kw)
         head = np.sqrt(np.maximum(p.battery.p_rated_kw**2 - bat_kw**2, 0.0))

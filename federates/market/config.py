@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -23,6 +23,37 @@ class ObjectiveWeights(_Strict):
     generation: float = Field(1.0, ge=0, description="Also weights the PCC import cost.")
     voltage: float = Field(1.0, ge=0)
     losses: float = Field(1.0, ge=0)
+
+
+class GridFormingConfig(_Strict):
+    """A dispatchable grid-forming unit (generator / inverter with storage) at one bus.
+
+    In an islanded market it holds the voltage of its bus (the OPF's reference bus) and
+    balances the feeder; grid-connected it is just a dispatchable generator at its bus.
+    Cost per hour: cost * P + 1/2 alpha * P^2 (+ overload_price * output above p_max).
+    """
+
+    bus: str = Field("", description="Bus of the unit; '' = the bus fed by the source bus's "
+                     "only branch (the feeder side of the substation), else the source bus.")
+    v_pu: float = Field(1.0, ge=0.9, le=1.1, description="Islanded: voltage held at the bus "
+                        "[pu] (the grid federate's island.v_pu).")
+    p_min_kw: float = Field(0.0, description="Lowest output [kW] (negative = it can absorb).")
+    p_max_kw: float = Field(gt=0, description="Capacity [kW].")
+    q_max_kvar: float | None = Field(
+        None, gt=0, description="Reactive limit +/- [kvar]; None = unlimited.")
+    cost: float = Field(0.10, description="Energy cost [$/kWh].")
+    alpha: float = Field(0.0, ge=0, description="Quadratic cost [$/(kW^2 h)].")
+    overload_price: float = Field(
+        10.0, ge=0, description="Soft capacity: price of output above p_max_kw [$/kWh], i.e. "
+        "the cap of the capacity dual (the dLMP at the unit is at most cost + alpha P + this); "
+        "0 = hard limit (a clearing can then be infeasible).")
+
+    @model_validator(mode="after")
+    def _range(self) -> GridFormingConfig:
+        if self.p_min_kw > self.p_max_kw:
+            raise ValueError(f"p_min_kw ({self.p_min_kw}) must not exceed p_max_kw "
+                             f"({self.p_max_kw})")
+        return self
 
 
 class PrimaryConfig(_Strict):
@@ -62,6 +93,30 @@ class PrimaryConfig(_Strict):
     loss_tol: float = Field(1e-3, gt=0, description="LinDistFlow: relative loss tolerance.")
     default_alpha: float = Field(0.002, ge=0, description="[$/(kW^2 h)] when a bid gives none.")
     default_beta: float = Field(0.004, ge=0, description="[$/(kW^2 h)] when a bid gives none.")
+    pcc_p_min_kw: float | None = Field(
+        None, description="Lowest PCC import [kW] (None = unbounded; negative = export).")
+    pcc_p_max_kw: float | None = Field(None, description="Highest PCC import [kW] (None = "
+                                       "unbounded).")
+    islanded: bool = Field(
+        False, description="Substation open: PCC import fixed at 0 (P and Q); the grid-forming "
+        "unit (`grid_forming`, required) balances the feeder and holds its bus voltage.")
+    grid_forming: GridFormingConfig | None = Field(
+        None, description="Grid-forming unit (required when islanded).")
+
+    @model_validator(mode="after")
+    def _pcc_and_island(self) -> PrimaryConfig:
+        lo, hi = self.pcc_p_min_kw, self.pcc_p_max_kw
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"pcc_p_min_kw ({lo}) must not exceed pcc_p_max_kw ({hi})")
+        if self.islanded:
+            if self.grid_forming is None:
+                raise ValueError("grid_forming: required when islanded (the unit that balances "
+                                 "the island, e.g. {p_max_kw: 3000})")
+            for name in ("pcc_p_min_kw", "pcc_p_max_kw"):
+                if getattr(self, name) not in (None, 0.0):
+                    raise ValueError(f"{name}: must be unset or 0 when islanded (the PCC "
+                                     f"import is 0), got {getattr(self, name)}")
+        return self
 
 
 class SecondaryConfig(_Strict):
@@ -100,6 +155,11 @@ class MarketConfig(_Strict):
         "measured", description="Non-market load per bus: measured by the grid minus the "
                                 "SMOs' responses, the feeder's nominal loads, or zero.")
     load_scale: float = Field(1.0, description="Scale of nominal background loads.")
+    stale_bids: Literal["keep", "fixed"] = Field(
+        "keep", description="An SMO whose latest bid is out of date at a primary clearing "
+        "(more than half of the bid's period has passed: link cut, agent silent): 'keep' "
+        "clears that bid as if it were current; 'fixed' holds the SMO at the bid's baseline "
+        "without flexibility (the market does not count on an agent it cannot reach).")
     start_hour: float = Field(0.0, ge=0, lt=24, description="Time of day at HELICS time 0 [h].")
 
 

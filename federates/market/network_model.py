@@ -237,11 +237,12 @@ _SUBTREE: dict[bytes, sp.csr_matrix] = {}
 
 
 def distflow(net: MarketNetwork, p: np.ndarray, q: np.ndarray, tol: float = 1e-10,
-             max_iter: int = 100) -> dict[str, np.ndarray]:
+             max_iter: int = 100, v_source_pu: float | None = None) -> dict[str, np.ndarray]:
     """Exact (non-relaxed) DistFlow power flow by backward/forward sweep (vectorised).
 
     `p, q` are bus loads [pu] (load convention). Returns v (squared voltage), P, Q (sending
-    end), l (squared current) and the PCC import P0, Q0. With a tap ratio t_k on branch k,
+    end), l (squared current) and the PCC import P0, Q0; the source holds `v_source_pu`
+    (default: the network's). With a tap ratio t_k on branch k,
     v_j = t_k^2 (v_i - drop_k); dividing by c_j = prod of t^2 from the source makes the
     forward sweep a plain sum over the path: v_j / c_j = v_0 - sum drop_k / c_parent(k).
     """
@@ -253,7 +254,7 @@ def distflow(net: MarketNetwork, p: np.ndarray, q: np.ndarray, tol: float = 1e-1
     t2 = net.tap ** 2
     log_c = Dt @ np.concatenate([[0.0], np.log(t2)])  # sum over the path of log t^2
     c = np.exp(log_c)
-    v0 = net.v_source_pu ** 2
+    v0 = (net.v_source_pu if v_source_pu is None else v_source_pu) ** 2
     v = np.full(n, v0)
     l = np.zeros(n - 1)
     for _ in range(max_iter):

@@ -104,6 +104,7 @@ class MarketOperator:
         self._universe_smo = np.zeros(0, dtype=int)
         self.history: list[dict[str, float]] = []
         self.failures = 0
+        self.stale_smos: set[str] = set()  # SMOs held at their last bid (`stale_bids: fixed`)
 
     # ------------------------------------------------------------------ inputs
     def on_grid(self, state: GridState) -> None:
@@ -175,14 +176,28 @@ class MarketOperator:
                 p[j] -= self.bids[smo].p0_kw
         return p, p * self.pf_ratio
 
-    def agent_bids(self) -> AgentBids:
-        """Primary-market bids of the SMOs (no bid: fixed at zero), with coefficient updates."""
+    def agent_bids(self, t: float | None = None) -> AgentBids:
+        """Primary-market bids of the SMOs (no bid: fixed at zero), with coefficient updates.
+
+        With the clearing time `t` and `stale_bids: fixed`, an SMO whose latest bid is out of
+        date -- more than half of the bid's period has passed at `t`, i.e. no bid came for
+        the period being cleared (its link is cut or it stopped bidding) -- is held at that
+        bid's baseline without flexibility: the market does not dispatch an agent it cannot
+        reach.
+        """
         cfg = self.cfg.primary
+        hold = t is not None and self.cfg.stale_bids == "fixed"
         rows = []
+        stale = []
         for smo in self.smos:
             b = self.bids.get(smo)
             if b is None:
                 rows.append((0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+                continue
+            if hold and t > 0.5 * (b.period_start + b.period_end) + 1e-9:
+                stale.append(smo)
+                rows.append((b.p0_kw, b.p0_kw, b.p0_kw, b.q0_kvar, b.q0_kvar, b.q0_kvar,
+                             0.0, 0.0, 0.0))
                 continue
             alpha = b.alpha if b.alpha > 0 else cfg.default_alpha
             beta = b.beta if b.beta > 0 else cfg.default_beta
@@ -193,6 +208,11 @@ class MarketOperator:
             gen = sum(a.gen_max_kw for a in b.agents)
             rows.append((b.p0_kw, b.p_min_kw, b.p_max_kw, b.q0_kvar, b.q_min_kvar,
                          b.q_max_kvar, alpha, beta, gen))
+        if hold and set(stale) != self.stale_smos:
+            print(f"market: t={t:g}: {len(stale)} SMO(s) without a current bid held at their "
+                  f"last baseline: {stale[:10]}", file=sys.stderr)
+        if hold:
+            self.stale_smos = set(stale)
         a = np.array(rows, dtype=float).reshape(len(self.smos), 9)
         return AgentBids(*(a[:, i] for i in range(9)))
 
@@ -222,7 +242,7 @@ class MarketOperator:
             hour = int((t / 3600.0 + self.cfg.start_hour) % 24)
             self.primary.cfg.import_price = pc.import_price_by_hour[hour]
         self.primary.set_weights()
-        bids = self.agent_bids()
+        bids = self.agent_bids(t)
         bp, bq = self.background()
         res = self.primary.clear(bids, bp, bq)
         if not res.status.startswith("optimal"):
@@ -236,7 +256,7 @@ class MarketOperator:
         S = self.net.s_base_kva
         base = distflow(self.net, (bp + self.primary._A @ bids.p0) / S,
                         (bq + self.primary._A @ bids.q0) / S)
-        base_cost = self.primary.cfg.import_price * base["P0"] * S
+        base_cost = self.primary.supply_cost(base["P0"] * S)
         weights = bp[self.smo_bus] + bids.p0
         w = np.abs(self.net.load_p * S) + 1e-9
         w[self.smo_bus] += np.abs(weights)
@@ -253,8 +273,11 @@ class MarketOperator:
                  for j in range(self.net.n)] if res.components else []
         out.prices = Prices(time=t, buses=self.net.buses, dlmp=[float(x) for x in res.dlmp],
                             components=comps)
+        gf = self.primary.gf_bus is not None
         out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_primary,
-                                   p_kw=res.pcc_p_kw, q_kvar=res.pcc_q_kvar)
+                                   p_kw=res.pcc_p_kw, q_kvar=res.pcc_q_kvar,
+                                   grid_forming_p_kw=res.grid_forming_p_kw if gf else None,
+                                   grid_forming_q_kvar=res.grid_forming_q_kvar if gf else None)
         out.dispatch.append(MarketDispatch(time=t, kind="primary", smos=[
             SmoDispatch(smo=s, p0_kw=bids.p0[i], p_min_kw=bids.p_min[i],
                         p_max_kw=bids.p_max[i], p_kw=float(res.p_kw[i]),
@@ -324,9 +347,28 @@ class MarketOperator:
                 elif s in self.bids:
                     p[j] += self.bids[s].p0_kw
                     q[j] += self.bids[s].q0_kvar
+            gf_cfg = self.primary.cfg.grid_forming
+            island = self.primary.island and gf_cfg is not None
             df = distflow(self.net, p / S, q / S)
+            if island and gf_cfg is not None and self.primary.gf_bus is not None:
+                # the unit holds its voltage at its own bus: set the root's voltage so that
+                # it does (a few sweeps; the root only feeds the unit's bus in an island)
+                v_root = self.net.v_source_pu
+                for _ in range(4):
+                    v_root *= gf_cfg.v_pu / float(np.sqrt(df["v"][self.primary.gf_bus]))
+                    df = distflow(self.net, p / S, q / S, v_source_pu=v_root)
+            supply_p, supply_q = float(df["P0"] * S), float(df["Q0"] * S)
+            gf_p = gf_q = None
+            if self.primary.gf_bus is not None:
+                if island:  # the unit supplies the island's load plus losses
+                    gf_p, gf_q = supply_p, supply_q
+                else:  # the unit keeps its primary output, the PCC supplies the rest
+                    gf_p = float(self.last.grid_forming_p_kw)
+                    gf_q = float(self.last.grid_forming_q_kvar)
+                supply_p, supply_q = supply_p - gf_p, supply_q - gf_q
             out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_secondary,
-                                       p_kw=float(df["P0"] * S), q_kvar=float(df["Q0"] * S))
+                                       p_kw=supply_p, q_kvar=supply_q,
+                                       grid_forming_p_kw=gf_p, grid_forming_q_kvar=gf_q)
 
     def _universe_slots(self, smos: list[str], agents: list[str]) -> np.ndarray:
         """Positions of `agents` in the compiled secondary problem, which holds every agent

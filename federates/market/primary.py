@@ -14,11 +14,24 @@ Agents (SMOs / primary market agents) sit at buses; a bid gives the baseline net
 a net-load range [P_min, P_max] and upward generation headroom; every other bus carries
 a fixed background load.
 
+PCC import and islanded operation. The import P_0 may be bounded (`pcc_p_min_kw`,
+`pcc_p_max_kw`). An optional grid-forming unit (`grid_forming`) is a dispatchable generator
+at its bus: output P_F in [p_min, p_max] (soft upper limit priced at `overload_price`),
+reactive output free or within +/- q_max, cost c P_F + 1/2 alpha P_F^2 (weighted by w2).
+Islanded (`islanded`), the substation is open: P_0 = Q_0 = 0, the unit's bus becomes the
+reference bus (its squared voltage is fixed at v_pu^2 instead of the substation's) and the
+unit balances the island: P_F = loads + losses. The source bus is then an ordinary bus
+without load or voltage limits (the grid shows it de-energised). With the source of the
+island inside the feeder, the lossless upper bound of the voltage (`linear_upper_voltage`)
+is exact below the unit and an approximation on the path from it to the source bus.
+
 dLMPs are the duals of the bus active-power balances (marginal $/kWh of serving 1 kW more
 at that bus). They are decomposed by superposition on the KKT stationarity system at the
-optimum (linear in the multipliers): energy (PCC price), losses (marginal losses valued at
-the PCC price plus xi), voltage (voltage-bound duals and voltage objective) and congestion
-(line-limit duals); the four parts add up to the dLMP exactly.
+optimum (linear in the multipliers): energy (the price at the reference bus: the PCC price,
+plus the dual of a binding PCC bound; islanded, the grid-forming unit's marginal cost
+including its capacity dual), losses (marginal losses valued at that price plus xi),
+voltage (voltage-bound duals and voltage objective) and congestion (line-limit duals); the
+four parts add up to the dLMP exactly.
 """
 
 from __future__ import annotations
@@ -105,6 +118,8 @@ class ClearingResult:
     solve_time_s: float
     decomposition_residual: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+    grid_forming_p_kw: float = 0.0  # output of the grid-forming unit (0 without one)
+    grid_forming_q_kvar: float = 0.0
 
 
 class PrimaryMarket:
@@ -117,7 +132,27 @@ class PrimaryMarket:
         self.lin = self.cfg.model == "lindistflow"
         self.agent_ids = list(agent_ids or agent_buses)
         self.agent_bus = np.array([net.bus_index[b] for b in agent_buses], dtype=int)
+        gf = self.cfg.grid_forming
+        self.gf_bus: int | None = self._grid_forming_bus(gf.bus) if gf is not None else None
+        self.island = self.cfg.islanded
+        # reference bus: fixed voltage, price source of the dLMP decomposition
+        self.slack = self.gf_bus if self.island and self.gf_bus is not None else 0
         self._build()
+
+    def _grid_forming_bus(self, name: str) -> int:
+        net = self.net
+        if name:
+            if name not in net.bus_index:
+                raise ValueError(f"primary.grid_forming.bus: {name!r} is not a bus of the "
+                                 f"market network (first buses: {net.buses[:5]})")
+            return net.bus_index[name]
+        first = np.flatnonzero(net.parent == 0)
+        return int(first[0]) + 1 if len(first) == 1 else 0
+
+    @property
+    def grid_forming_bus(self) -> str | None:
+        """Name of the grid-forming unit's bus (None without one)."""
+        return None if self.gf_bus is None else self.net.buses[self.gf_bus]
 
     # ------------------------------------------------------------------ build
     def _build(self) -> None:
@@ -157,6 +192,9 @@ class PrimaryMarket:
                + cp.sum_squares(cp.multiply(pr["sa"], pg))
                + pr["c_imp"] * P0 + pr["c_q"] * Q0
                + cp.sum_squares(pr["sv"] * (v[1:] - 1.0)))
+        if self.gf_bus is not None:
+            pn, qn, obj = self._build_grid_forming(pn, qn, obj, cons)
+        self._build_pcc(P0, Q0, cons)
         if self.lin:
             lh = cp.Parameter(m, nonneg=True, name="lhat")
             pr["lhat"] = lh
@@ -185,7 +223,7 @@ class PrimaryMarket:
                 cons["line"] = l <= pr["lmax"]
         cons["bal0_p"] = pn[0] + ch[0] @ P - P0 == 0
         cons["bal0_q"] = qn[0] + ch[0] @ Q - Q0 == 0
-        cons["v0"] = v[0] == pr["v0"]
+        cons["v0"] = v[self.slack] == pr["v0"]
         self.lin_upper = (not self.lin) and self.cfg.linear_upper_voltage
         if self.lin_upper:
             # Gan-Li-Topcu-Low: bound the lossless (LinDistFlow) voltage, an upper bound of
@@ -194,7 +232,7 @@ class PrimaryMarket:
             self.v.update({"Pl": Pl, "Ql": Ql, "vl": vl})
             cons["bal_pl"] = pn[1:] + ch[1:] @ Pl - Pl == 0
             cons["bal_ql"] = qn[1:] + ch[1:] @ Ql - Ql == 0
-            cons["vl0"] = vl[0] == pr["v0"]
+            cons["vl0"] = vl[self.slack] == pr["v0"]
             cons["vlin"] = vl[1:] - cp.multiply(t2, vl[par] - 2 * (
                 cp.multiply(r, Pl) + cp.multiply(x, Ql))) == 0
         # soft voltage limits: the voltage-bound duals are capped at `voltage_slack_price`
@@ -219,6 +257,47 @@ class PrimaryMarket:
         assert self.problem.is_dcp(dpp=True), "primary market problem must be DPP"
         self._set_static()
 
+    def _build_grid_forming(self, pn: cp.Expression, qn: cp.Expression, obj: cp.Expression,
+                            cons: dict[str, cp.Constraint]) -> tuple:
+        """Grid-forming unit at `gf_bus`: output variables, limits and cost."""
+        gf, pr, n = self.cfg.grid_forming, self.p, self.net.n
+        assert gf is not None and self.gf_bus is not None
+        G = sp.csr_matrix(([1.0], ([self.gf_bus], [0])), shape=(n, 1))
+        pf, qf = cp.Variable(1, name="p_gf"), cp.Variable(1, name="q_gf")
+        self.v.update({"pgf": pf, "qgf": qf})
+        pr.update({"c_gf": cp.Parameter(name="c_gf"),
+                   "sa_gf": cp.Parameter(nonneg=True, name="sa_gf"),
+                   "gf_lo": cp.Parameter(name="gf_lo"), "gf_hi": cp.Parameter(name="gf_hi")})
+        obj = obj + pr["c_gf"] * cp.sum(pf) + cp.sum_squares(pr["sa_gf"] * pf)
+        cons["gf_lo"] = pf >= pr["gf_lo"]
+        if gf.overload_price > 0:
+            over = cp.Variable(1, nonneg=True, name="gf_overload")
+            self.v["gf_over"] = over
+            obj = obj + gf.overload_price * cp.sum(over)
+            cons["gf_hi"] = pf <= pr["gf_hi"] + over
+        else:
+            cons["gf_hi"] = pf <= pr["gf_hi"]
+        if gf.q_max_kvar is not None:
+            pr["gf_q"] = cp.Parameter(nonneg=True, name="gf_q")
+            cons["gf_q_lo"] = qf >= -pr["gf_q"]
+            cons["gf_q_hi"] = qf <= pr["gf_q"]
+        return pn - G @ pf, qn - G @ qf, obj
+
+    def _build_pcc(self, P0: cp.Variable, Q0: cp.Variable,
+                   cons: dict[str, cp.Constraint]) -> None:
+        """PCC import: 0 when islanded, else within the optional configured range."""
+        cfg, pr = self.cfg, self.p
+        if self.island:
+            cons["pcc_p"] = P0 == 0
+            cons["pcc_q"] = Q0 == 0
+            return
+        if cfg.pcc_p_min_kw is not None:
+            pr["pcc_lo"] = cp.Parameter(name="pcc_lo")
+            cons["pcc_lo"] = P0 >= pr["pcc_lo"]
+        if cfg.pcc_p_max_kw is not None:
+            pr["pcc_hi"] = cp.Parameter(name="pcc_hi")
+            cons["pcc_hi"] = P0 <= pr["pcc_hi"]
+
     def _set_static(self) -> None:
         net, cfg = self.net, self.cfg
         pr = self.p
@@ -226,7 +305,9 @@ class PrimaryMarket:
         vlo, vhi = cfg.v_min_pu ** 2, cfg.v_max_pu ** 2
         pr["vlo"].value = np.full(net.m, vlo)
         pr["vhi"].value = np.full(net.m, vhi)
-        pr["v0"].value = net.v_source_pu ** 2
+        gf = cfg.grid_forming
+        pr["v0"].value = (gf.v_pu if self.island and gf is not None else net.v_source_pu) ** 2
+        self.set_limits()
         pr["t2"].value = net.tap ** 2
         imax = np.where(np.isfinite(net.i_max), net.i_max, np.sqrt(BIG_L))
         pr["lmax"].value = np.minimum(imax ** 2, BIG_L) if cfg.line_limits else np.full(
@@ -238,6 +319,20 @@ class PrimaryMarket:
         pr["qf"].value = net.load_q.copy()
         if self.lin:
             self._set_lhat(np.zeros(net.m))
+
+    def set_limits(self) -> None:
+        """(Re)apply the PCC import range and the grid-forming unit's limits from the config."""
+        cfg, pr, S = self.cfg, self.p, self.net.s_base_kva
+        if "pcc_lo" in pr:
+            pr["pcc_lo"].value = cfg.pcc_p_min_kw / S
+        if "pcc_hi" in pr:
+            pr["pcc_hi"].value = cfg.pcc_p_max_kw / S
+        gf = cfg.grid_forming
+        if self.gf_bus is not None and gf is not None:
+            pr["gf_lo"].value = gf.p_min_kw / S
+            pr["gf_hi"].value = gf.p_max_kw / S
+            if "gf_q" in pr:
+                pr["gf_q"].value = gf.q_max_kvar / S
 
     def set_taps(self, ratios: np.ndarray) -> None:
         """Regulator / transformer voltage ratios per branch (e.g. measured by the grid)."""
@@ -263,12 +358,29 @@ class PrimaryMarket:
         self.p["c_q"].value = w.generation * cfg.import_price_q
         self.p["c_loss"].value = w.losses * cfg.xi
         self.p["sv"].value = np.sqrt(w.voltage * cfg.voltage_cost / S)
+        if self.gf_bus is not None and cfg.grid_forming is not None:
+            self.p["c_gf"].value = w.generation * cfg.grid_forming.cost
+            self.p["sa_gf"].value = np.sqrt(w.generation * cfg.grid_forming.alpha * S / 2)
         if self.lin:
             self._set_loss_weight()
 
+    def _reference_price(self) -> float:
+        """Unweighted energy price at the reference bus: PCC price, or islanded the
+        grid-forming unit's linear cost [$/kWh] (LinDistFlow loss valuation)."""
+        gf = self.cfg.grid_forming
+        return gf.cost if self.island and gf is not None else self.cfg.import_price
+
+    def supply_cost(self, p_kw: float) -> float:
+        """Cost [$/h] of supplying `p_kw` from the reference: import at the PCC price, or
+        islanded the grid-forming unit's cost."""
+        gf = self.cfg.grid_forming
+        if self.island and gf is not None:
+            return gf.cost * p_kw + 0.5 * gf.alpha * p_kw ** 2
+        return self.cfg.import_price * p_kw
+
     def _set_loss_weight(self) -> None:
         lm = max(self.cfg.weights.losses * self.cfg.xi
-                 + self.cfg.weights.generation * self.cfg.import_price, 0.0)
+                 + self.cfg.weights.generation * self._reference_price(), 0.0)
         self.p["sr"].value = np.sqrt(lm * self.net.r / self._vpar)
 
     # ------------------------------------------------------------------ solve
@@ -343,25 +455,35 @@ class PrimaryMarket:
         p_net = p_load - p_gen
         q_net = bids.q0 + dq * S
         pcc_p, pcc_q = float(vv["P0"].value * S), float(vv["Q0"].value * S)
+        gf = cfg.grid_forming
+        gf_p = float(vv["pgf"].value[0] * S) if "pgf" in vv else 0.0
+        gf_q = float(vv["qgf"].value[0] * S) if "qgf" in vv else 0.0
         costs = {
             "import": cfg.import_price * pcc_p,
             "generation": float(np.sum(0.5 * bids.alpha * p_gen ** 2)),
+            "grid_forming": (gf.cost * gf_p + 0.5 * gf.alpha * gf_p ** 2) if "pgf" in vv
+            else 0.0,
             "disutility": float(np.sum(bids.beta * ((dp * S) ** 2 + (dq * S) ** 2))),
             "voltage": float(cfg.voltage_cost * np.sum((v[1:] - 1.0) ** 2)),
             "losses": cfg.xi * losses,
         }
-        costs["total"] = costs["import"] + costs["generation"] + costs["disutility"]
+        costs["total"] = (costs["import"] + costs["generation"] + costs["grid_forming"]
+                          + costs["disutility"])
         lam = self._dual("bal_p", "bal0_p")
         mu = self._dual("bal_q", "bal0_q")
         lam_lin = np.zeros(net.n)
+        mu_main = mu.copy()
         if self.lin_upper:  # load also enters the lossless balances of the voltage bound
             lam_lin[1:] = self.cons["bal_pl"].dual_value
             lam = lam + lam_lin
             mu[1:] = mu[1:] + self.cons["bal_ql"].dual_value
         comps: dict[str, np.ndarray] = {}
         resid = 0.0
+        extra = {"v_violation_pu": self._violation()}
+        if "pgf" in vv:
+            extra["grid_forming_overload_kw"] = max(gf_p - gf.p_max_kw, 0.0)
         if decompose:
-            comps, resid = self._decompose(P, Q, v, l, lam - lam_lin)
+            comps, resid = self._decompose(P, Q, v, l, lam - lam_lin, mu_main)
             comps["voltage"] = comps["voltage"] + lam_lin
             resid = float(np.max(np.abs(sum(comps.values()) - lam)))
         return ClearingResult(
@@ -372,8 +494,8 @@ class PrimaryMarket:
             gap_kw=gap_kw, gap_max_pu=float(np.max(gap_pu, initial=0.0)),
             exact=bool(gap_kw <= cfg.gap_tol_kw), costs=costs,
             objective=self._objective() * S, solve_time_s=dt,
-            decomposition_residual=resid,
-            extra={"v_violation_pu": self._violation()},
+            decomposition_residual=resid, extra=extra,
+            grid_forming_p_kw=gf_p, grid_forming_q_kvar=gf_q,
         )
 
     def _violation(self) -> float:
@@ -390,8 +512,9 @@ class PrimaryMarket:
     def _objective(self) -> float:
         """Optimal objective [$/h / S_base]; LinDistFlow: without the double-counted losses."""
         val = float(self.problem.value)
-        if self.lin:  # losses are in P0 (fixed estimate) and in the quadratic proxy
-            val -= float(self.p["c_imp"].value) * float(self.net.r @ self.p["lhat"].value)
+        if self.lin:  # losses are in P0 / P_F (fixed estimate) and in the quadratic proxy
+            c_ref = self.cfg.weights.generation * self._reference_price()
+            val -= c_ref * float(self.net.r @ self.p["lhat"].value)
         return val
 
     def _dual(self, name: str, name0: str) -> np.ndarray:
@@ -413,28 +536,39 @@ class PrimaryMarket:
             branch_p_kw=np.full(net.m, np.nan), branch_q_kvar=np.full(net.m, np.nan),
             branch_i_pu=np.full(net.m, np.nan), gap_kw=float("nan"), gap_max_pu=float("nan"),
             exact=False, costs={k: float("nan") for k in (
-                "import", "generation", "disutility", "voltage", "losses", "total")},
-            objective=float("nan"), solve_time_s=dt,
+                "import", "generation", "grid_forming", "disutility", "voltage", "losses",
+                "total")},
+            objective=float("nan"), solve_time_s=dt, grid_forming_p_kw=float("nan"),
+            grid_forming_q_kvar=float("nan"),
         )
 
     # ------------------------------------------------------------------ price decomposition
+    def _reference_duals(self, lam: np.ndarray, mu: np.ndarray) -> tuple[float, float]:
+        """(P, Q) prices at the reference bus: the PCC prices when the import is free, else
+        the balance duals there (PCC bound or grid-forming unit's marginal cost)."""
+        cfg, w = self.cfg, self.cfg.weights
+        if not self.island and "pcc_lo" not in self.cons and "pcc_hi" not in self.cons:
+            return w.generation * cfg.import_price, w.generation * cfg.import_price_q
+        return float(lam[self.slack]), float(mu[self.slack])
+
     def _decompose(self, P: np.ndarray, Q: np.ndarray, v: np.ndarray, l: np.ndarray,
-                   lam: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
+                   lam: np.ndarray, mu: np.ndarray) -> tuple[dict[str, np.ndarray], float]:
         """Split the dLMPs by superposition on the KKT stationarity system (see module doc).
 
         Lagrangian: f + sum_j lam_j (p_j + sum_ch P_c + r_j l_j - P_j) + (same, mu, Q)
           + sum_j eta_j (v_j - t_j^2 (v_i - 2 (r P_j + x Q_j) + z_j^2 l_j))
           + sum_j kap_j (P_j^2 + Q_j^2 - v_i l_j) + rho_j (l_j - lmax_j) + nu (v bounds).
-        Stationarity in (P_j, Q_j, l_j, v_j) is linear in (lam, mu, eta, kap); the known
-        terms (PCC prices, loss costs, voltage terms, line-limit duals) are the sources.
+        Stationarity in (P_j, Q_j, l_j) and in v_j of every bus but the reference bus s
+        (whose voltage is fixed) is linear in (lam, mu, eta, kap) of every bus but s; the
+        known terms (prices at s, loss costs, voltage terms, line-limit duals) are the
+        sources. `lam`, `mu`: duals of the (lossy) balances, for the prices at s.
         """
         net, cfg, w, pr = self.net, self.cfg, self.cfg.weights, self.p
-        m, par = net.m, net.parent
+        n, m, par, s = net.n, net.m, net.parent, self.slack
         r, x, t2 = net.r, net.x, net.tap ** 2
         z2 = r ** 2 + x ** 2
         vpar = v[par]
-        c_imp = w.generation * cfg.import_price
-        c_q = w.generation * cfg.import_price_q
+        lam_s, mu_s = self._reference_duals(lam, mu)
         c_loss = w.losses * cfg.xi
         sv2 = float(pr["sv"].value) ** 2
         nu = -self.cons["vlo"].dual_value
@@ -442,57 +576,66 @@ class PrimaryMarket:
             nu = nu + self.cons["vhi"].dual_value
         rho = self.cons["line"].dual_value if "line" in self.cons else np.zeros(m)
         rho = np.asarray(rho, dtype=float).reshape(-1)
-        # index helpers: unknown blocks lam (0), mu (1), eta (2), kap (3) of size m each;
-        # bus j (1..n-1) <-> row/col j-1
+        # unknown blocks lam (0), mu (1), eta (2), kap (3) of size m each; lam and mu of bus
+        # j != s at pos[j], eta / kap of branch k at k; v-equation of bus j != s at row pos[j]
+        pos = np.full(n, -1)
+        others = np.array([j for j in range(n) if j != s], dtype=int)
+        pos[others] = np.arange(m)
         nb = 3 if self.lin else 4
         N = nb * m
         rows, cols, vals = [], [], []
+        known = np.zeros(N)  # terms of the reference-bus prices (the "energy" source)
 
         def add(r_, c_, v_):
             rows.append(r_)
             cols.append(c_)
             vals.append(v_)
 
-        ks = np.arange(m)
-        i_of = par  # parent bus of branch k
-        has_par = i_of > 0
+        def price(row: int, blk: int, bus: int, coef: float) -> None:
+            if bus == s:
+                known[row] += coef * (lam_s if blk == 0 else mu_s)
+            else:
+                add(row, blk * m + pos[bus], coef)
+
         # eq block 0: dL/dP_k = gP_k + lam_i - lam_j + 2 t2 r eta_k + 2 kap_k P_k = 0
         # eq block 1: dL/dQ_k = gQ_k + mu_i - mu_j + 2 t2 x eta_k + 2 kap_k Q_k = 0
         for blk, (coef_eta, var_kap) in enumerate(((r, P), (x, Q))):
             base = blk * m
-            for k in ks:
-                add(base + k, blk * m + k, -1.0)
-                if has_par[k]:
-                    add(base + k, blk * m + i_of[k] - 1, 1.0)
+            for k in range(m):
+                price(base + k, blk, k + 1, -1.0)
+                price(base + k, blk, int(par[k]), 1.0)
                 add(base + k, 2 * m + k, 2 * t2[k] * coef_eta[k])
                 if not self.lin:
                     add(base + k, 3 * m + k, 2 * var_kap[k])
         # eq block 2: dL/dv_j = gv_j + eta_j - sum_ch t2_c eta_c - sum_ch kap_c l_c - B_j mu_j
-        #   + nu_j = 0
-        for k in ks:
-            add(2 * m + k, 2 * m + k, 1.0)
-            if net.shunt_q[k + 1]:  # capacitor: mu_j * (-B_j v_j) in the Q balance
-                add(2 * m + k, m + k, -net.shunt_q[k + 1])
-            if has_par[k]:
-                add(2 * m + i_of[k] - 1, 2 * m + k, -t2[k])
+        #   + nu_j = 0, for every bus j != s (bus 0 has no eta, voltage cost or bounds)
+        for j in others:
+            row = 2 * m + pos[j]
+            if j > 0:
+                add(row, 2 * m + j - 1, 1.0)
+            if net.shunt_q[j]:  # capacitor: mu_j * (-B_j v_j) in the Q balance
+                add(row, m + pos[j], -net.shunt_q[j])
+        for k in range(m):
+            i = int(par[k])
+            if i != s:
+                add(2 * m + pos[i], 2 * m + k, -t2[k])
                 if not self.lin:
-                    add(2 * m + i_of[k] - 1, 3 * m + k, -l[k])
+                    add(2 * m + pos[i], 3 * m + k, -l[k])
         # eq block 3 (socp): dL/dl_k = gl_k + r lam_j + x mu_j - t2 z2 eta_k - kap_k v_i + rho
         if not self.lin:
-            for k in ks:
-                add(3 * m + k, k, r[k])
-                add(3 * m + k, m + k, x[k])
+            for k in range(m):
+                price(3 * m + k, 0, k + 1, r[k])
+                price(3 * m + k, 1, k + 1, x[k])
                 add(3 * m + k, 2 * m + k, -t2[k] * z2[k])
                 add(3 * m + k, 3 * m + k, -vpar[k])
         K = sp.csc_matrix((vals, (rows, cols)), shape=(N, N))
         lu = spla.splu(K)
+        vrow = 2 * m + pos[others[others > 0]]
 
         def source(kind: str) -> np.ndarray:
             b = np.zeros(N)  # K y + b = 0
             if kind == "energy":
-                root = ~has_par
-                b[:m][root] += c_imp
-                b[m:2 * m][root] += c_q
+                b += known
             elif kind == "losses":
                 if self.lin:
                     rv = pr["sr"].value ** 2
@@ -501,7 +644,8 @@ class PrimaryMarket:
                 else:
                     b[3 * m:] += c_loss * r
             elif kind == "voltage":
-                b[2 * m:3 * m] += 2 * sv2 * (v[1:] - 1.0) + nu
+                jj = others[others > 0]
+                b[vrow] += 2 * sv2 * (v[jj] - 1.0) + nu[jj - 1]
             elif kind == "congestion":
                 if self.lin:
                     b[:m] += 2 * rho * P
@@ -513,13 +657,13 @@ class PrimaryMarket:
         comps = {}
         for kind in ("energy", "losses", "voltage", "congestion"):
             y = source(kind)
-            comp = np.empty(net.n)
-            comp[1:] = y[:m]
-            comp[0] = c_imp if kind == "energy" else 0.0
+            comp = np.empty(n)
+            comp[others] = y[:m]
+            comp[s] = lam_s if kind == "energy" else 0.0
             comps[kind] = comp
-        # marginal losses bought at the PCC belong to the loss component
-        comps["losses"] = comps["losses"] + (comps["energy"] - c_imp)
-        comps["energy"] = np.full(net.n, c_imp)
+        # marginal losses bought at the reference bus belong to the loss component
+        comps["losses"] = comps["losses"] + (comps["energy"] - lam_s)
+        comps["energy"] = np.full(n, lam_s)
         total = sum(comps.values())
         resid = float(np.max(np.abs(total - lam)))
         return comps, resid

@@ -44,6 +44,10 @@ def market_report(name: str, config: MarketConfig, ts: pd.DataFrame,
         solve = _scalar(ts, f"{name}.solve_ms")
         out["primary_solve_ms_median"] = float(solve.median())
         out["primary_solve_ms_max"] = float(solve.max())
+    out.update(grid_forming_metrics(name, config, ts))
+    if "pcc_import_abs_kw_max" in out and plots_dir is not None:
+        (Path(plots_dir).parent / f"{name}_island_report.md").write_text(
+            island_markdown(name, out))
     dlmp = _wide(ts, f"{name}.dlmp")
     if not dlmp.empty:
         out["dlmp_mean"] = float(np.nanmean(dlmp.values))
@@ -55,6 +59,111 @@ def market_report(name: str, config: MarketConfig, ts: pd.DataFrame,
         except Exception as exc:  # noqa: BLE001 - a plot must never fail a run's report
             out["plot_error"] = repr(exc)
     return out
+
+
+def _intervals(mask: pd.Series, step: float) -> list[list[float]]:
+    """[first, last] times of each run of True in a time-indexed boolean series."""
+    out: list[list[float]] = []
+    for t in mask.index[mask.to_numpy()]:
+        if out and t - out[-1][1] <= step * 1.5:
+            out[-1][1] = float(t)
+        else:
+            out.append([float(t), float(t)])
+    return out
+
+
+def grid_forming_metrics(name: str, config: MarketConfig, ts: pd.DataFrame) -> dict[str, Any]:
+    """Grid-forming unit: scheduled output vs its limits and, islanded, what the grid
+    measured: PCC import, the unit's output vs capacity, floor and schedule, and the island
+    balance (output - loads - losses)."""
+    gf = config.primary.grid_forming
+    sched = _scalar(ts, f"{name}.grid_forming_p_kw")
+    if gf is None or sched.empty:
+        return {}
+    out: dict[str, Any] = {
+        "grid_forming_capacity_kw": gf.p_max_kw, "grid_forming_floor_kw": gf.p_min_kw,
+        "grid_forming_scheduled_kw_max": round(float(sched.max()), 3),
+        "grid_forming_scheduled_over_capacity": int((sched > gf.p_max_kw + 1e-6).sum())}
+    grid = config.grid_state_key.split("/", 1)[0]
+    meas = _scalar(ts, f"{grid}.island_p_kw")
+    if not config.primary.islanded or meas.empty:
+        return out
+    step = float(np.median(np.diff(meas.index))) if len(meas) > 1 else 0.0
+    first = float(sched.index[0])  # before the first clearing nothing is dispatched
+    run = meas[meas.index >= first]
+    # the schedule cleared at t acts from the next step on
+    in_force = sched.reindex(run.index - step, method="ffill").set_axis(run.index)
+    err = (run - in_force).dropna()
+    over, under = run > gf.p_max_kw, run < gf.p_min_kw
+    loads = ts[ts["signal"] == f"{grid}.bus_p_kw"].groupby("time")["value"].sum()
+    balance = (meas - loads.reindex(meas.index) - _scalar(ts, f"{grid}.losses_kw")).dropna()
+    out.update({
+        "pcc_import_abs_kw_max": round(float(_scalar(ts, f"{grid}.pcc_p_kw").abs().max()), 6),
+        "island_balance_residual_kw_max": round(float(balance.abs().max()), 6)
+        if len(balance) else None,
+        "grid_forming_measured_kw_max": round(float(run.max()), 3),
+        "grid_forming_measured_kw_min": round(float(run.min()), 3),
+        "grid_forming_over_capacity_steps": int(over.sum()),
+        "grid_forming_over_capacity_kw_max": round(float(max((run - gf.p_max_kw).max(), 0)), 3),
+        "grid_forming_over_capacity_intervals_s": _intervals(over, step),
+        "grid_forming_below_floor_steps": int(under.sum()),
+        "grid_forming_below_floor_intervals_s": _intervals(under, step),
+        "grid_forming_schedule_error_kw_mean": round(float(err.abs().mean()), 3)
+        if len(err) else None,
+    })
+    out.update(_flexibility_left(name, ts))
+    return out
+
+
+def _flexibility_left(name: str, ts: pd.DataFrame) -> dict[str, Any]:
+    """Smallest downward flexibility the primary market had left after a clearing: sum over
+    SMOs of cleared setpoint minus bid minimum [kW] (SMOs held without flexibility add 0),
+    with the number of flexible SMOs cleared at their minimum."""
+    p, lo, hi = (_wide(ts, f"{name}.primary.{k}") for k in ("p_kw", "p_min_kw", "p_max_kw"))
+    if p.empty or lo.empty or hi.empty:
+        return {}
+    left = (p - lo).clip(lower=0.0)
+    flexible = (hi - lo) > 1e-6
+    total = left.where(flexible, 0.0).sum(axis=1)
+    t = float(total.idxmin())
+    at_min = int(((left.loc[t] < 1.0) & flexible.loc[t]).sum())
+    return {"down_flexibility_left_kw_min": round(float(total.min()), 3),
+            "down_flexibility_left_time_s": t,
+            "smos_at_minimum_then": at_min, "flexible_smos_then": int(flexible.loc[t].sum())}
+
+
+def island_markdown(name: str, m: dict[str, Any]) -> str:
+    """The island's balance and the grid-forming unit's limits, as measured by the grid."""
+
+    def spans(key: str) -> str:
+        return ", ".join(f"[{a:g}, {b:g}] s" for a, b in m[key]) or "none"
+
+    rows = [
+        ("PCC import, max abs [kW]", m["pcc_import_abs_kw_max"]),
+        ("Island balance: output - loads - losses, max abs [kW]",
+         m["island_balance_residual_kw_max"]),
+        ("Grid-forming capacity / floor [kW]",
+         f"{m['grid_forming_capacity_kw']:g} / {m['grid_forming_floor_kw']:g}"),
+        ("Measured output max / min [kW]",
+         f"{m['grid_forming_measured_kw_max']:,.1f} / {m['grid_forming_measured_kw_min']:,.1f}"),
+        ("Steps above capacity (max excess [kW]; when)",
+         f"{m['grid_forming_over_capacity_steps']} ({m['grid_forming_over_capacity_kw_max']:,.1f}"
+         f"; {spans('grid_forming_over_capacity_intervals_s')})"),
+        ("Steps below floor (when)", f"{m['grid_forming_below_floor_steps']} "
+         f"({spans('grid_forming_below_floor_intervals_s')})"),
+        ("Measured - scheduled output, mean abs [kW]", m["grid_forming_schedule_error_kw_mean"]),
+    ]
+    if "down_flexibility_left_kw_min" in m:
+        rows.append(("Least downward flexibility left after a clearing [kW] (when; flexible "
+                     "SMOs at their bid minimum)",
+                     f"{m['down_flexibility_left_kw_min']:,.1f} "
+                     f"({m['down_flexibility_left_time_s']:g} s; "
+                     f"{m['smos_at_minimum_then']} of {m['flexible_smos_then']})"))
+    lines = [f"## Island ({name})", "", "Substation open: the grid-forming unit balances the "
+             "feeder (an ideal source in OpenDSS, so the power flow always balances; its "
+             "limits are the market's and are checked here).", "", "| | |", "|---|---|"]
+    lines += [f"| {label} | {value} |" for label, value in rows]
+    return "\n".join(lines) + "\n"
 
 
 def _distance(config: MarketConfig, buses: list[str]) -> np.ndarray:

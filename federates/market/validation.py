@@ -3,27 +3,38 @@
 `opendss_solve` compiles the feeder in-process, sets every bus's load to a target (spot loads
 at a bus are scaled together, keeping their phase split; constant-power model, so the
 comparison isolates the network model), solves with regulator taps locked and returns PCC
-power, losses and per-bus voltages (mean over the bus's phases).
+power, losses and per-bus voltages (mean over the bus's phases). With `island` the
+substation is opened and the source moved to the grid-forming bus exactly as the grid
+federate does (`federates.grid.model.make_island`); the PCC import is then 0 and the
+source's output is the grid-forming unit's.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from federates.grid.model import IslandSetup
 
 MIN_LOAD_VPU = 0.7  # keep loads constant-power down to this voltage (OpenDSS default 0.95)
 
 
 def opendss_solve(feeder: Any, bus_p_kw: dict[str, float], bus_q_kvar: dict[str, float],
-                  taps: dict[str, int] | None = None) -> dict[str, Any]:
+                  taps: dict[str, int] | None = None,
+                  island: IslandSetup | None = None) -> dict[str, Any]:
     """Solve the feeder with the given total load per bus (buses not named keep nominal)."""
     import opendssdirect as dss
+
+    from federates.grid.model import make_island, source_power
 
     if taps is None:
         taps = getattr(feeder, "published_taps", None) or None
     for cmd in feeder.dss_commands(taps=taps, lock_controls=True):
         dss.Text.Command(cmd)
+    if island is not None:
+        make_island(feeder.pcc_element, island)
     loads = feeder.loads
     nominal_p = loads.groupby(loads["bus"].astype(str))["kw"].sum().to_dict()
     nominal_q = loads.groupby(loads["bus"].astype(str))["kvar"].sum().to_dict()
@@ -58,9 +69,12 @@ def opendss_solve(feeder: Any, bus_p_kw: dict[str, float], bus_q_kvar: dict[str,
     for node, vm in zip(names, mags, strict=True):
         per_bus.setdefault(node.split(".")[0], []).append(float(vm))
     losses = dss.Circuit.Losses()
+    source_p, source_q = source_power()
     return {
-        "pcc_p_kw": -float(total[0]),
-        "pcc_q_kvar": -float(total[1]),
+        "pcc_p_kw": 0.0 if island is not None else -float(total[0]),
+        "pcc_q_kvar": 0.0 if island is not None else -float(total[1]),
+        "grid_forming_p_kw": source_p if island is not None else 0.0,
+        "grid_forming_q_kvar": source_q if island is not None else 0.0,
         "losses_kw": float(losses[0]) / 1000.0,
         "v_bus_pu": {b: float(np.mean(v)) for b, v in per_bus.items()},
         "v_node_pu": dict(zip(names, mags.tolist(), strict=True)),
@@ -70,7 +84,8 @@ def opendss_solve(feeder: Any, bus_p_kw: dict[str, float], bus_q_kvar: dict[str,
 def compare(result: Any, dss_out: dict[str, Any]) -> dict[str, float]:
     """Errors of an OPF prediction (`ClearingResult`) against an OpenDSS solve."""
     v_opf = {b.lower(): v for b, v in zip(result.buses, result.v_pu, strict=True)}
-    common = [b for b in v_opf if b in dss_out["v_bus_pu"]]
+    live = {b for b, v in dss_out["v_bus_pu"].items() if v > 0.1}  # not de-energised
+    common = [b for b in v_opf if b in live]
     dv = np.array([v_opf[b] - dss_out["v_bus_pu"][b] for b in common])
     return {
         "v_max_abs_err_pu": float(np.max(np.abs(dv))),
@@ -80,5 +95,9 @@ def compare(result: Any, dss_out: dict[str, Any]) -> dict[str, float]:
                                / max(abs(dss_out["pcc_p_kw"]), 1e-9)),
         "pcc_q_err_kvar": float(result.pcc_q_kvar - dss_out["pcc_q_kvar"]),
         "losses_err_kw": float(result.losses_kw - dss_out["losses_kw"]),
+        "grid_forming_p_err_kw": float(result.grid_forming_p_kw - dss_out.get(
+            "grid_forming_p_kw", 0.0)),
+        "grid_forming_q_err_kvar": float(result.grid_forming_q_kvar - dss_out.get(
+            "grid_forming_q_kvar", 0.0)),
         "buses_compared": float(len(common)),
     }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from federates.resilience.detection import DetectionConfig
 from federates.resilience.reweighting import ReweightConfig
 from federates.resilience.scores import ScoreConfig
+from federates.resilience.targets import TargetConfig
 
 
 class ManagerConfig(BaseModel):
@@ -19,6 +20,11 @@ class ManagerConfig(BaseModel):
     scores: ScoreConfig = Field(default_factory=ScoreConfig)
     reweighting: ReweightConfig = Field(default_factory=ReweightConfig)
     mitigation: bool = Field(True, description="False: detect and score only (counterfactual).")
+    watch: Literal["pcc", "grid_forming"] = Field(
+        "pcc", description="'pcc': measured PCC import vs the market's scheduled import; "
+        "'grid_forming' (islanded feeder, no import): the grid-forming unit's measured output "
+        "(GridState.island_p_kw) vs the output the market schedules for it "
+        "(PccSchedule.grid_forming_p_kw). Delta = scheduled - measured either way.")
     agents: list[str] = Field(
         default_factory=list, description="SMOs expected to report; others are learnt from "
         "the telemetry that arrives (an SMO that once reported stays expected).")
@@ -49,10 +55,28 @@ class ManagerConfig(BaseModel):
 
 class ResilienceConfig(ManagerConfig):
     feeder: str = Field("", description="Feeder (default: the scenario's), for report maps.")
-    pcc_key: str = Field("grid/pcc_power", description="Measured PCC import publication.")
+    pcc_key: str = Field("grid/pcc_power", description="Measured PCC import publication "
+                         "(watch 'grid_forming': default 'grid/state').")
     pcc_type: Literal["vector", "state"] = Field(
-        "vector", description="'vector': [P_kW, Q_kvar] double vector; 'state': GridState JSON.")
+        "vector", description="'vector': [P_kW, Q_kvar] double vector; 'state': GridState JSON "
+        "(watch 'grid_forming': default and required, it carries island_p_kw).")
     schedule_key: str = Field("market/pcc_schedule", description="Market's PccSchedule.")
     coefficients_endpoint: str | None = Field(
         "market/coefficients", description="Market endpoint for CoefficientUpdate messages "
         "(None: no market in the scenario).")
+    targets: TargetConfig = Field(
+        default_factory=TargetConfig, description="The seed's result targets the report "
+        "checks (pass/fail lines against the pre-attack and no-attack references).")
+
+    @model_validator(mode="after")
+    def _grid_forming_input(self) -> ResilienceConfig:
+        """Watching a grid-forming unit needs the GridState: default key and type follow."""
+        if self.watch != "grid_forming":
+            return self
+        if "pcc_type" in self.model_fields_set and self.pcc_type != "state":
+            raise ValueError("pcc_type: must be 'state' (GridState, which carries "
+                             "island_p_kw) when watch is 'grid_forming'")
+        self.pcc_type = "state"
+        if "pcc_key" not in self.model_fields_set:
+            self.pcc_key = "grid/state"
+        return self

@@ -1,7 +1,8 @@
 """Resilience manager federate: thin HELICS wrapper around `ResilienceManager`.
 
-Inputs: measured PCC import ('<grid>/pcc_power' vector, or '<grid>/state'), the market's
-'<market>/pcc_schedule' (PccSchedule), and Telemetry / Response messages that reach its
+Inputs: measured PCC import ('<grid>/pcc_power' vector, or '<grid>/state'; with
+`watch: grid_forming` the grid-forming unit's output `island_p_kw` of '<grid>/state'), the
+market's '<market>/pcc_schedule' (PccSchedule), and Telemetry / Response messages that reach its
 endpoint '<name>/telemetry' (the device federate sends them from its per-SMO endpoints, so
 an attacker's filters can cut them). It is never told which nodes are attacked.
 Outputs: '<name>/state' (MitigationState), '<name>/scores' (SMO Scores, when updated),
@@ -93,7 +94,8 @@ class ResilienceFederate(FederateWrapper):
         else:
             state = io.get(cfg.pcc_key, GridState)
             if state is not None:
-                self.measured_kw = state.pcc_p_kw
+                self.measured_kw = (state.island_p_kw if cfg.watch == "grid_forming"
+                                    else state.pcc_p_kw)
         if cfg.schedule_key and io.updated(cfg.schedule_key):
             schedule = io.get(cfg.schedule_key, PccSchedule)
             if schedule is not None:

@@ -24,6 +24,12 @@ Per step:
    import back at the schedule for `clear_steps` steps, i.e. the devices follow their
    dispatch again -- this also ends an alarm that a drifting baseline would otherwise keep
    alive against the frozen reference.
+Islanded feeder (`watch: grid_forming`): the import is 0 by construction, so the manager
+watches the grid-forming unit instead -- `measured_kw` is its measured output and the
+schedule is `PccSchedule.grid_forming_p_kw`; everything above applies unchanged with
+"import" read as "grid-forming output" (Delta = scheduled - measured output). Schedules
+without a grid-forming output (e.g. a secondary-only re-evaluation of the import) are then
+ignored and the last primary schedule stays in force.
 Before the first schedule arrives the measured import stands in for it, and nothing is
 detected before `warmup_s`. The schedule compared with the import measured at t is the
 one in force at t - `schedule_lag_steps` steps: a clearing at t acts from t + dt on.
@@ -91,6 +97,8 @@ class ResilienceManager:
 
     # ---- inputs
     def add_schedule(self, schedule: PccSchedule) -> None:
+        if self.config.watch == "grid_forming" and schedule.grid_forming_p_kw is None:
+            return  # says nothing about the grid-forming unit
         self.schedules = [s for s in self.schedules
                           if s.period_start != schedule.period_start][-3:] + [schedule]
 
@@ -99,6 +107,13 @@ class ResilienceManager:
 
     def add_response(self, response: Response) -> None:
         self._responses[response.smo] = response
+
+    def scheduled_kw(self, schedule: PccSchedule) -> float:
+        """The scheduled value of the watched quantity (PCC import or grid-forming output)."""
+        if self.config.watch == "grid_forming":
+            assert schedule.grid_forming_p_kw is not None
+            return schedule.grid_forming_p_kw
+        return schedule.p_kw
 
     def schedule_at(self, time: float) -> PccSchedule | None:
         current = [s for s in self.schedules if s.period_start <= time < s.period_end]
@@ -193,7 +208,7 @@ class ResilienceManager:
         step = time - self._last_time if self._last_time is not None else 0.0
         self._last_time = time
         schedule = self.schedule_at(time - self.config.schedule_lag_steps * step)
-        scheduled = schedule.p_kw if schedule is not None else measured_kw
+        scheduled = self.scheduled_kw(schedule) if schedule is not None else measured_kw
         armed = schedule is not None and time >= self.config.warmup_s
         event = self.detector.update(time, measured_kw, scheduled) if armed else None
         if not self.attack_active:

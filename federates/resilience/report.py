@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.resilience import targets
 from federates.resilience.config import ResilienceConfig
 
 WINDOW_S = 900.0
 RESTORE_TOL = 0.02
+NO_ATTACK_DIR = Path("counterfactual") / "no_attack"  # written by `gridfed run --counterfactual`
 
 
 def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
@@ -112,6 +114,10 @@ def window_stats(ts: pd.DataFrame, lo: float, hi: float, sig: dict[str, str]) ->
     out["v_max_pu"] = round(float(vmax.max()), 5) if len(vmax) else None
     ansi = sel(_scalar(ts, f"{sig['grid']}.ansi_a_violations"))
     out["ansi_a_violation_node_steps"] = int(ansi.sum()) if len(ansi) else None
+    island = _scalar(ts, f"{sig['grid']}.island_p_kw")
+    if len(island) and (island != 0).any():  # islanded: the grid-forming unit's output
+        out["grid_forming_kw"] = mean(island)
+        out["grid_forming_scheduled_kw"] = mean(_scalar(ts, f"{sig['market']}.grid_forming_p_kw"))
     pop = sig.get("population")
     if pop:
         gen = mean(-_by_id(ts, f"{pop}.load_kw", ("pv", "battery")))
@@ -134,7 +140,10 @@ def report_signals(name: str, config: ResilienceConfig, ts: pd.DataFrame) -> dic
 
 
 def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
-                       window_s: float = WINDOW_S) -> dict[str, Any]:
+                       window_s: float = WINDOW_S,
+                       no_attack: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Windows, event times and the targets; `no_attack` is the same scenario's run without
+    the attack (the counterfactual reference at the same times), when there is one."""
     measured = _scalar(ts, f"{name}.measured_kw")
     if measured.empty:
         return {}
@@ -168,9 +177,13 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
         "mitigated": (max(start, t_end - window_s), t_end),
     }
     out["windows"] = {k: window_stats(ts, lo, hi, sig) for k, (lo, hi) in windows.items()}
-    pre = out["windows"]["pre_attack"]["pcc_import_kw"]
+    # the watched quantity: PCC import, or islanded the grid-forming unit's output
+    island = config.watch == "grid_forming"
+    watched = "grid_forming_kw" if island else "pcc_import_kw"
+    out["watched"] = "grid-forming output" if island else "import"
+    pre = out["windows"]["pre_attack"].get(watched)
     if pre is not None and out["detection_time_s"] is not None:
-        p = _scalar(ts, pcc)
+        p = _scalar(ts, f"{sig['grid']}.island_p_kw" if island else pcc)
         during = p[(p.index >= out["detection_time_s"]) & (p.index < t_end)]
         ok = (during - pre).abs() <= RESTORE_TOL * max(abs(pre), 1e-9)
         bad = during.index[~ok.to_numpy()]
@@ -180,7 +193,7 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
             if len(good_after):
                 out["time_to_restore_s"] = float(good_after[0]) - start
         for key in ("post_attack", "mitigated"):
-            val = out["windows"][key]["pcc_import_kw"]
+            val = out["windows"][key].get(watched)
             out[f"{key}_import_change_kw"] = round(val - pre, 3) if val is not None else None
     attacked = attacked_buses(ts)
     response = bus_response(ts, market, windows) if market else pd.Series(dtype=float)
@@ -194,6 +207,9 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
                                             - post["local_generation_kw"], 3)
         out["flexible_load_curtailed_kw"] = round(post["flexible_load_kw"]
                                                   - mit["flexible_load_kw"], 3)
+    out.update(targets.assess(out, ts, sig, config.targets, no_attack,
+                              "grid_forming_kw" if out.get("watched") == "grid-forming output"
+                              else "pcc_import_kw"))
     return out
 
 
@@ -281,7 +297,8 @@ def plot_pcc(name: str, ts: pd.DataFrame, metrics: dict[str, Any], path: Path) -
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 4))
-    for sig, label in ((f"{name}.measured_kw", "measured import"),
+    watched = metrics.get("watched", "import")  # islanded: the grid-forming output
+    for sig, label in ((f"{name}.measured_kw", f"measured {watched}"),
                        (f"{name}.scheduled_kw", "market schedule"),
                        (f"{name}.reference_kw", "reference")):
         s = _scalar(ts, sig)
@@ -293,7 +310,7 @@ def plot_pcc(name: str, ts: pd.DataFrame, metrics: dict[str, Any], path: Path) -
         if metrics.get(key) is not None:
             ax.axvline(metrics[key] / 3600, color=color, ls="--", lw=1, label=label)
     ax.set_xlabel("time [h]")
-    ax.set_ylabel("PCC import [kW]")
+    ax.set_ylabel("PCC import [kW]" if watched == "import" else f"{watched} [kW]")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -308,6 +325,8 @@ ROWS = (("PCC import [kW]", "pcc_import_kw"), ("Total cost (market) [$]", "total
                                                      "curtailment_kw"),
         ("Min voltage [pu]", "v_min_pu"), ("Max voltage [pu]", "v_max_pu"),
         ("ANSI A violations [node-steps]", "ansi_a_violation_node_steps"))
+ISLAND_ROWS = (("Grid-forming output [kW]", "grid_forming_kw"),
+               ("Grid-forming schedule [kW]", "grid_forming_scheduled_kw"))
 
 
 def markdown(name: str, metrics: dict[str, Any]) -> str:
@@ -329,7 +348,8 @@ def markdown(name: str, metrics: dict[str, Any]) -> str:
         return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
 
     lines += ["| | Pre-attack | Post-attack | Attack mitigation |", "|---|---|---|---|"]
-    for label, row in ROWS:
+    island = [r for r in ISLAND_ROWS if windows["pre_attack"].get(r[1]) is not None]
+    for label, row in (*ROWS[:1], *island, *ROWS[1:]):
         lines.append(f"| {label} | " + " | ".join(cell(k, row) for k in (
             "pre_attack", "post_attack", "mitigated")) + " |")
     spans = ", ".join(f"{k} [{w['from_s']:g}, {w['to_s']:g}) s" for k, w in windows.items())
@@ -338,21 +358,31 @@ def markdown(name: str, metrics: dict[str, Any]) -> str:
              ("Detection time [s]", "detection_time_s"),
              ("Detection delay [s]", "detection_delay_s"),
              ("First coefficient update [s]", "first_update_s"),
-             ("Time to restore import within 2% [s after start]", "time_to_restore_s"),
+             (f"Time to restore {metrics.get('watched', 'import')} within 2% [s after start]",
+              "time_to_restore_s"),
              ("Upward generation used [kW]", "upward_generation_kw"),
              ("Flexible load curtailed [kW]", "flexible_load_curtailed_kw"),
              ("Responding buses", "responding_buses"), ("Attacked buses", "attacked_buses"))
     lines += [f"- {label}: {metrics.get(key, '-')}" for label, key in facts]
-    return "\n".join(lines) + "\n"
+    extra = targets.markdown(metrics)
+    return "\n".join(lines) + "\n" + ("\n" + extra if extra else "")
+
+
+def no_attack_series(run_dir: Path) -> pd.DataFrame | None:
+    """The no-attack counterfactual's series, when `--counterfactual` left it in the folder."""
+    path = run_dir / NO_ATTACK_DIR / "timeseries.parquet"
+    return pd.read_parquet(path) if path.exists() else None
 
 
 def resilience_report(name: str, config: ResilienceConfig, ts: pd.DataFrame,
                       plots_dir: Any) -> dict[str, Any]:
-    metrics = resilience_metrics(name, config, ts)
+    no_attack = no_attack_series(Path(plots_dir).parent) if plots_dir is not None else None
+    metrics = resilience_metrics(name, config, ts, no_attack=no_attack)
     response = metrics.pop("_response", pd.Series(dtype=float))
     if metrics and plots_dir is not None:
         plots = Path(plots_dir)
         plot_pcc(name, ts, metrics, plots / f"{name}_pcc_attack.png")
+        targets.plot_periods(metrics, plots / f"{name}_periods.png")
         if "windows" in metrics:
             end = metrics["attack_end_s"] if metrics["attack_end_s"] is not None else float(
                 ts["time"].max())

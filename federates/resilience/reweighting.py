@@ -22,6 +22,10 @@ alpha and beta fall (cheaper local generation, cheaper demand response) and xi r
 gives a larger Z_i, a smaller gamma_i, so more resilient agents contribute more. With
 Delta = 0 every gamma is 1 and nothing changes. `mu` [kW] sets the sensitivity.
 
+On an islanded feeder (manager `watch: grid_forming`) the import is 0 and P_cc reads as the
+grid-forming unit's output: Delta = scheduled - measured output, with the same signs (the
+unit supplies what local generation and flexible load do not).
+
 Guard: Z_i is clipped to >= z_min > 0 (an import far *below* schedule could drive it to or
 below zero). With sum_j RS_j = 0 there is nobody to rely on and all gammas are 1.
 
