@@ -5,7 +5,8 @@ The variants are the validated scenario plus `--set` overrides (recorded in each
 `scenario.yaml`): every resilience federate switched to detect-only (`mitigation=false`) for
 `no_mitigation`, every attacker's schedule emptied (`attacks=[]`) for `no_attack`; the
 attacker federate itself stays, so the federation, its wiring and its time ordering are the
-same in all three runs. Runs go one after the other, each with its own broker, port and key:
+same in all three runs. The two variants run beside the attacked run as child runs (one
+after the other with `--external` or `--dry-run`), each with its own broker, port and key:
 
     <out>/                              the attacked, mitigated run (as without the option)
     <out>/counterfactual/no_mitigation/ a full results folder
@@ -32,6 +33,7 @@ from runner.compile import compile_scenario
 from runner.report import write_run_report
 from runner.results import make_run_dir, read_timeseries, regenerate
 from runner.schema import Scenario, ScenarioError, find_scenario, load_scenario
+from runner.variants import finish, start_variant
 
 if TYPE_CHECKING:
     from runner.session import RunRequest
@@ -45,6 +47,7 @@ ROWS = (("PCC import [kW]", "pcc_import_kw"), ("Total cost (market) [$]", "total
         ("Total load [kW]", "total_load_kw"), ("Min voltage [pu]", "v_min_pu"),
         ("Max voltage [pu]", "v_max_pu"),
         ("ANSI A violations [node-steps]", "ansi_a_violation_node_steps"))
+ISLAND_ROWS = (("Grid-forming output (islanded) [kW]", "grid_forming_kw"),)
 
 
 def _kind(spec_kind: str) -> str:
@@ -71,7 +74,7 @@ def _check_compiles(variant: Scenario) -> None:
 
 
 def execute_counterfactual(request: RunRequest, console: Console) -> int:
-    """Run the scenario and its two variants in sequence; write the comparison."""
+    """Run the scenario and its two variants (concurrently); write the comparison."""
     from runner.session import execute
 
     path = find_scenario(request.scenario)
@@ -81,14 +84,34 @@ def execute_counterfactual(request: RunRequest, console: Console) -> int:
         _check_compiles(load_scenario(path, [*request.overrides, *extra]))
     out = make_run_dir(request.out, scenario.name)
     base = replace(request, out=out, counterfactual=False)
-    code = execute(base, console)
-    if code != 0:
-        console.print("[bold red]counterfactual runs skipped[/]: the attacked run failed")
-        return code
-    for name, extra in variants.items():
-        console.rule(f"counterfactual: {name}")
-        code = max(code, execute(replace(base, out=out / SUBDIR / name, broker_port=None,
-                                         overrides=[*request.overrides, *extra]), console))
+    if request.external or request.dry_run:  # the user starts federates: one run at a time
+        code = execute(base, console)
+        if code != 0:
+            console.print("[bold red]counterfactual runs skipped[/]: the attacked run failed")
+            return code
+        for name, extra in variants.items():
+            console.rule(f"counterfactual: {name}")
+            code = max(code, execute(replace(base, out=out / SUBDIR / name, broker_port=None,
+                                             overrides=[*request.overrides, *extra]), console))
+    else:  # the variants run beside the attacked run, as child runs (runner/variants.py)
+        children = [start_variant(name, request.scenario, out / SUBDIR / name,
+                                  [*request.overrides, *extra], request.timeout)
+                    for name, extra in variants.items()]
+        console.print(f"counterfactual runs {', '.join(variants)} started beside this run "
+                      f"(console logs in {out / SUBDIR})")
+        try:
+            code = execute(replace(base, out_prepared=True), console)
+        except BaseException:
+            finish(children, stop=True)
+            raise
+        codes = finish(children, stop=code != 0)
+        if code != 0:
+            console.print("[bold red]counterfactual runs stopped[/]: the attacked run failed")
+            return code
+        for child in children:
+            state = "done" if codes[child.name] == 0 else f"[bold red]exit {codes[child.name]}[/]"
+            console.print(f"counterfactual {child.name}: {state} ({child.out}, log {child.log})")
+        code = max(code, *codes.values())
     if not request.dry_run:
         console.print(f"comparison: {finish_comparison(out)}")
     return code
@@ -183,8 +206,11 @@ def comparison_markdown(data: dict[str, Any]) -> str:
         if w is None:
             continue
         lines += [f"## {label} [{w['from_s']:g}, {w['to_s']:g}) s", "", head, rule]
-        for row_label, row in ROWS:
-            cells = [_cell(runs[k].get("windows", {}).get(key, {}).get(row)) for k in RUNS]
+        for row_label, row in (*ROWS[:1], *ISLAND_ROWS, *ROWS[1:]):
+            values = [runs[k].get("windows", {}).get(key, {}).get(row) for k in RUNS]
+            if (row_label, row) in ISLAND_ROWS and all(v is None for v in values):
+                continue
+            cells = [_cell(v) for v in values]
             lines.append(f"| {row_label} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Resilience manager", "", head, rule]
@@ -206,7 +232,9 @@ def write_comparison(out: Path) -> Path:
 
 
 def finish_comparison(out: Path) -> Path:
-    """Write the comparison and the attacked run's report.md (which then links it)."""
+    """Recompute the attacked run's metrics and report -- its resilience report now finds the
+    no-attack run and checks the targets against it too -- and write the comparison."""
+    regenerate(out)
     path = write_comparison(out)
     write_run_report(out, json.loads((out / "metrics.json").read_text()))
     return path

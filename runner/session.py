@@ -38,6 +38,8 @@ class RunRequest:
     external: list[str] = field(default_factory=list)
     dry_run: bool = False
     counterfactual: bool = False  # also run without mitigation and without attack
+    out_prepared: bool = False  # `out` was just made for this run by the caller (it may
+    # already hold the counterfactual runs started beside this one)
 
 
 def execute(request: RunRequest, console: Console) -> int:
@@ -55,7 +57,8 @@ def execute(request: RunRequest, console: Console) -> int:
     if request.broker_port is not None:
         scenario.broker.port = request.broker_port
     timeout = request.timeout or scenario.timeout
-    run_dir = make_run_dir(request.out, scenario.name)
+    run_dir = (request.out.resolve() if request.out_prepared and request.out is not None
+               else make_run_dir(request.out, scenario.name))
     lock = PortLock()
     if not request.dry_run:
         lock.acquire()  # released once this run's cores have bound their ports
@@ -66,7 +69,8 @@ def execute(request: RunRequest, console: Console) -> int:
         plan = compile_scenario(scenario, run_dir, port, key, f"gridfed-{key[:8]}")
     except ScenarioError:
         lock.release()
-        _discard(run_dir)
+        if not request.out_prepared:  # a prepared folder is the caller's to clean up
+            _discard(run_dir)
         raise
     write_resolved_scenario(run_dir, scenario, str(path), overrides)
     plan.write(run_dir)

@@ -1,0 +1,70 @@
+"""Counterfactual variants as concurrent child runs of the CLI.
+
+A run keeps about one core busy (its federates mostly take turns), so on a 2-core machine
+the two counterfactual variants run beside the attacked run instead of after it. Each
+variant is a separate `python -m runner run ... --out DIR --set ...` process with its own
+broker, ports and key (runs on one machine never collide); its console output goes to
+`<DIR>.console.log`. A child dies with this process (PR_SET_PDEATHSIG) and is stopped
+like a user's Ctrl-C (SIGINT: its federates are stopped and its partial results kept).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from federates.process import die_with_parent
+
+
+@dataclass
+class VariantRun:
+    name: str
+    out: Path
+    log: Path
+    proc: subprocess.Popen
+
+    def stop(self) -> None:
+        """Ask the child run to stop (as Ctrl-C would) if it is still running."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+    def wait(self) -> int:
+        return self.proc.wait()
+
+
+def start_variant(name: str, scenario: str, out: Path, overrides: list[str],
+                  timeout: float | None) -> VariantRun:
+    """Start `gridfed run SCENARIO --out OUT --set ...` in the background."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = out.parent / f"{out.name}.console.log"
+    argv = [sys.executable, "-m", "runner", "run", scenario, "--out", str(out)]
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    for item in overrides:
+        argv += ["--set", item]
+    env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
+    with log.open("w") as sink:
+        proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent)
+    return VariantRun(name, out, log, proc)
+
+
+def finish(runs: list[VariantRun], stop: bool = False) -> dict[str, int]:
+    """Wait for every child run (stopping them first if `stop`); exit code per variant.
+    A second Ctrl-C while waiting stops the children that are still running."""
+    if stop:
+        for run in runs:
+            run.stop()
+    codes: dict[str, int] = {}
+    for run in runs:
+        try:
+            codes[run.name] = run.wait()
+        except KeyboardInterrupt:
+            for other in runs:
+                other.stop()
+            codes[run.name] = run.wait()
+    return codes
