@@ -44,6 +44,9 @@ def run(
     counterfactual: Annotated[bool, typer.Option(help="Also run without mitigation and without "
                               "attack (into OUT/counterfactual/) and compare the three.")]
     = False,
+    jobs: Annotated[int | None, typer.Option(min=1, max=3, help="With --counterfactual: runs "
+                    "at once (default: one per 4 cores, so one at a time on a laptop).")]
+    = None,
 ) -> None:
     """Validate, compile and run a scenario through its own HELICS broker."""
     from runner.session import RunRequest, execute
@@ -51,7 +54,7 @@ def run(
     request = RunRequest(scenario=scenario, out=out, overrides=list(set_ or []),
                          timeout=timeout, broker_port=broker_port,
                          external=list(external or []), dry_run=dry_run,
-                         counterfactual=counterfactual)
+                         counterfactual=counterfactual, jobs=jobs)
     try:
         code = execute(request, console)
     except ScenarioError as exc:

@@ -38,6 +38,7 @@ class RunRequest:
     external: list[str] = field(default_factory=list)
     dry_run: bool = False
     counterfactual: bool = False  # also run without mitigation and without attack
+    jobs: int | None = None  # runs at once with --counterfactual (None: by core count)
     out_prepared: bool = False  # `out` was just made for this run by the caller (it may
     # already hold the counterfactual runs started beside this one)
 

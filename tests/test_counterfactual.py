@@ -1,8 +1,7 @@
 """`gridfed run --counterfactual` on a short attack_1b: three runs, three folders, one comparison.
 
 The shipped attack_1b is shortened (attack at 7 min, open-ended; `--set duration=12min`) so the
-three runs (the variants run beside the attacked one) fit in a test; everything else is the
-shipped file.
+three runs fit in a test; everything else is the shipped file.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -102,21 +102,25 @@ def test_counterfactual_runs_three_folders_and_compares(tmp_path):
 
 
 def test_ctrl_c_stops_the_attacked_run_and_the_variants_beside_it(tmp_path):
-    """Ctrl-C while all three runs are going stops every one of them: no process is left,
+    """With `--jobs 3` the variants run beside the attacked run as child runs. Ctrl-C while
+    all three are going stops every one of them: no process is left,
     no port taken, and each run keeps its partial results, marked INCOMPLETE."""
     path = write_scenario(tmp_path / "attack_1b_long.yaml", short_1b())
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(path), "--out",
                              str(out), "--set", "duration=6h", "--counterfactual",
-                             "--timeout", "300"], cwd=REPO, stdout=subprocess.PIPE,
+                             "--jobs", "3", "--timeout", "300"], cwd=REPO,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     dirs = [out, out / "counterfactual" / "no_mitigation", out / "counterfactual" / "no_attack"]
+    def up(run_dir: Path) -> bool:  # broker listening and the recorder joined
+        broker, recorder = run_dir / "logs" / "broker.log", run_dir / "logs" / "recorder.log"
+        return broker.exists() and "ready" in broker.read_text() and recorder.exists()
+
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait until the three federations are stepping
-        if all((d / "progress.json").exists() for d in dirs):
-            break
+    while time.monotonic() < deadline and not all(up(d) for d in dirs):
         time.sleep(0.1)
-    assert all((d / "progress.json").exists() for d in dirs), "runs did not start"
+    assert all(up(d) for d in dirs), "runs did not start"
     os.kill(proc.pid, signal.SIGINT)
     console, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0
