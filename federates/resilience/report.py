@@ -207,9 +207,9 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
                                             - post["local_generation_kw"], 3)
         out["flexible_load_curtailed_kw"] = round(post["flexible_load_kw"]
                                                   - mit["flexible_load_kw"], 3)
-    out.update(targets.assess(out, ts, sig, config.targets, no_attack,
-                              "grid_forming_kw" if out.get("watched") == "grid-forming output"
-                              else "pcc_import_kw"))
+    # islanded, the references and the period table follow the unit's output, not the PCC
+    watched_sig = {**sig, "pcc": f"{sig['grid']}.island_p_kw"} if island else sig
+    out.update(targets.assess(out, ts, watched_sig, config.targets, no_attack, watched))
     return out
 
 
