@@ -240,3 +240,23 @@ def test_ansi_a_target_counts_violations_from_the_first_mitigated_period():
     m = resilience_metrics("rm", cfg, ts)
     assert m["during_mitigation"]["ansi_a_violation_node_steps"] == 4
     assert lines(m) == {"voltages within ANSI A during mitigation": False}
+
+
+def islanded(ts: pd.DataFrame) -> pd.DataFrame:
+    """The same run islanded: the PCC carries nothing, the grid-forming unit what it did."""
+    unit = ts[ts.signal == "grid.pcc_p_kw"].assign(signal="grid.island_p_kw")
+    zero = ts[ts.signal == "grid.pcc_p_kw"].assign(value=0.0)
+    return pd.concat([ts[ts.signal != "grid.pcc_p_kw"], zero, unit], ignore_index=True)
+
+
+def test_islanded_references_follow_the_grid_forming_output():
+    """Watching an island, the pre-attack and no-attack references (and the attack step)
+    are the grid-forming unit's output, not the PCC import (which is 0)."""
+    cfg = ResilienceConfig(watch="grid_forming", schedule_key="market/pcc_schedule")
+    m = resilience_metrics("rm", cfg, islanded(series()),
+                           no_attack=islanded(no_attack_run(30.0)))
+    assert m["watched"] == "grid-forming output"
+    pre, na = m["references"]["pre_attack"], m["references"]["no_attack"]
+    assert pre["mitigated_reference_kw"] == 1000.0 and pre["mitigated_change_kw"] == 10.0
+    assert na["mitigated_reference_kw"] == 1030.0 and na["mitigated_change_kw"] == -20.0
+    assert m["windows"]["mitigated"]["pcc_import_kw"] == 0.0
