@@ -41,7 +41,7 @@ def test_default_config_is_the_ieee123_der_preset_and_round_trips():
 
 def test_autowire_fills_feeder_seed_and_peers():
     ctx = ScenarioContext(scenario="s", feeder="ieee123", seed=11, duration_s=3600,
-                          period_s=60, output_dir="/tmp/x",
+                          period_s=60, output_dir="results/s",
                           federates={"grid": "grid", "houses": "iot", "lem": "market",
                                      "rm": "resilience"})
     cfg = IotFederate.autowire("houses", IotConfig(), ctx)
