@@ -164,3 +164,32 @@ def test_time_of_use_import_price_sets_the_energy_price():
     assert night.prices.dlmp[0] == pytest.approx(0.05, abs=1e-6)
     assert peak.prices.dlmp[0] == pytest.approx(0.20, abs=1e-6)
     assert peak.metrics.pcc_p_kw < night.metrics.pcc_p_kw - 50.0  # dearer: more flexibility
+
+
+def test_agents_without_a_bid_stay_out_of_the_reused_secondary_problem():
+    """The secondary problem holds every agent seen so far; an agent that bids no longer
+    (here one house of every SMO) gets no setpoint, and the others get what a freshly built
+    operator that never saw it allocates."""
+    def cfg() -> MarketConfig:
+        return MarketConfig(feeder="ieee123", primary_period="5min", secondary_period="5min",
+                            background_load="none", primary=PrimaryConfig(voltage_cost=50.0))
+
+    def fewer(bids: list[FlexibilityBid]) -> list[FlexibilityBid]:
+        return [b.model_copy(update={"agents": b.agents[1:]}) for b in bids]
+
+    seen, fresh = MarketOperator(cfg()), MarketOperator(cfg())
+    for b in bids_for(seen, 0.0):
+        seen.on_bid(b)
+    seen.clear(0.0)
+    problem = seen._secondary
+    for op in (seen, fresh):
+        for b in fewer(bids_for(op, 300.0, scale=1.1)):
+            op.on_bid(b)
+    a, b = seen.clear(300.0), fresh.clear(300.0)
+    assert seen._secondary is problem  # not rebuilt for a smaller set of agents
+    assert len(seen._universe_pos) == 3 * 85 and len(fresh._universe_pos) == 2 * 85
+    got = {x.agent: x.p_kw for sp in a.setpoints for x in sp.agents}
+    want = {x.agent: x.p_kw for sp in b.setpoints for x in sp.agents}
+    assert set(got) == set(want) and not any(k.endswith("_h0") for k in got)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], abs=1e-3)

@@ -98,7 +98,7 @@ class MarketOperator:
         self.adjust_q: dict[str, float] = {}
         self._secondary: SecondaryMarkets | None = None
         self._layout: tuple[str, ...] = ()  # agents of the last secondary clearing
-        self._universe: list[str] = []  # every agent seen, in the compiled problem's order
+        # every agent seen so far -> (its SMO, its position in the secondary problem)
         self._universe_owner: dict[str, str] = {}
         self._universe_pos: dict[str, int] = {}
         self._universe_smo = np.zeros(0, dtype=int)
@@ -301,7 +301,7 @@ class MarketOperator:
         self._layout = tuple(agents)
         slots = self._universe_slots(smos, agents)
         assert self._secondary is not None
-        nu = len(self._universe)
+        nu = len(self._universe_pos)
         # agents without a bid this period stay in the compiled problem with a zero range
         arr = np.zeros((nu, 7))
         arr[slots] = np.array(rows, dtype=float)
@@ -348,9 +348,11 @@ class MarketOperator:
                     p[j] += self.bids[s].p0_kw
                     q[j] += self.bids[s].q0_kvar
             gf_cfg = self.primary.cfg.grid_forming
-            island = self.primary.island and gf_cfg is not None
+            island = (self.primary.island and gf_cfg is not None
+                      and self.primary.gf_bus is not None)
             df = distflow(self.net, p / S, q / S)
-            if island and gf_cfg is not None and self.primary.gf_bus is not None:
+            if island:
+                assert gf_cfg is not None and self.primary.gf_bus is not None
                 # the unit holds its voltage at its own bus: set the root's voltage so that
                 # it does (a few sweeps; the root only feeds the unit's bus in an island)
                 v_root = self.net.v_source_pu
@@ -381,7 +383,6 @@ class MarketOperator:
                     smo_of.setdefault(a.agent, s)
             order = {s: i for i, s in enumerate(self.smos)}
             universe = sorted(smo_of, key=lambda a: (order[smo_of[a]], a))
-            self._universe = universe
             self._universe_owner = {a: smo_of[a] for a in universe}
             self._universe_pos = {a: i for i, a in enumerate(universe)}
             self._universe_smo = np.array([order[smo_of[a]] for a in universe], dtype=int)
