@@ -18,15 +18,17 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import from_json
 
 
 class Payload(BaseModel):
     """Base of every payload: strict field names, JSON on the wire."""
 
     model_config = ConfigDict(extra="forbid")
+    COLUMNS: ClassVar[tuple[str, ...]] = ()  # per-agent columns (see AgentColumns)
 
     def to_wire(self) -> str:
         return self.model_dump_json()
@@ -44,7 +46,7 @@ class Payload(BaseModel):
         """
         out: list[tuple[str, str, float]] = []
         for name, value in self:
-            if name == "time":
+            if name == "time" or name in self.COLUMNS:
                 continue
             if isinstance(value, bool | int | float):
                 out.append((name, "", float(value)))
@@ -156,23 +158,42 @@ class PopulationSummary(Payload):
 # ---------------------------------------------------------------- market messages
 
 
-class AgentBid(Payload):
-    """Flexibility offer of one secondary market agent (a house)."""
+class AgentColumns(Payload):
+    """Base of payloads with per-agent columns: `agents` and parallel lists (one entry per
+    agent, same order). Columns parse several times faster than a list of objects, and ~100
+    of these payloads travel per market period, each with ~10 agents.
+    """
 
-    agent: str
-    p0_kw: float
-    q0_kvar: float = 0.0
-    p_min_kw: float
-    p_max_kw: float
-    q_min_kvar: float = 0.0
-    q_max_kvar: float = 0.0
-    alpha: float = Field(0.0, description="Generation cost coefficient [$/kW^2 per period].")
-    beta: float = Field(0.0, description="Disutility coefficient [$/kW^2 per period].")
-    gen_max_kw: float = Field(0.0, description="Upward generation headroom (PV, battery) [kW].")
+    @model_validator(mode="after")
+    def _columns_align(self) -> Self:
+        n = len(self.agents)  # type: ignore[attr-defined]
+        for name in self.COLUMNS:
+            got = len(getattr(self, name))
+            if got != n:
+                raise ValueError(f"{type(self).__name__} {getattr(self, 'smo', '')}: column "
+                                 f"{name!r} has {got} entries but 'agents' has {n} (every "
+                                 f"per-agent column must have one entry per agent)")
+        return self
+
+    def rows(self) -> list[tuple[str, str, float]]:
+        """As `Payload.rows`, plus ('agents.<column without agent_>', agent, value) per
+        agent and column (the rows a list of per-agent objects would give)."""
+        out = super().rows()
+        cols = [(f"agents.{c.removeprefix('agent_')}", getattr(self, c)) for c in self.COLUMNS]
+        for k, agent in enumerate(self.agents):  # type: ignore[attr-defined]
+            out.extend((name, agent, float(col[k])) for name, col in cols)
+        return out
 
 
-class FlexibilityBid(Payload):
-    """Bid of one secondary market operator (SMO, a primary-feeder bus) for the next period."""
+class FlexibilityBid(AgentColumns):
+    """Bid of one secondary market operator (SMO, a primary-feeder bus) for the next period.
+
+    The per-agent offers (one per house, optional) are columns parallel to `agents`.
+    """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "agent_p0_kw", "agent_q0_kvar", "agent_p_min_kw", "agent_p_max_kw", "agent_q_min_kvar",
+        "agent_q_max_kvar", "agent_alpha", "agent_beta", "agent_gen_max_kw")
 
     time: float
     smo: str = Field(description="SMO id = the primary-feeder bus the houses hang from.")
@@ -186,17 +207,30 @@ class FlexibilityBid(Payload):
     q_max_kvar: float
     alpha: float
     beta: float
-    agents: list[AgentBid] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list, description="Secondary market agents "
+                              "(houses) with an offer; every agent_* column has one entry "
+                              "per agent, in this order.")
+    agent_p0_kw: list[float] = Field(default_factory=list, description="Baseline P per agent.")
+    agent_q0_kvar: list[float] = Field(default_factory=list)
+    agent_p_min_kw: list[float] = Field(default_factory=list)
+    agent_p_max_kw: list[float] = Field(default_factory=list)
+    agent_q_min_kvar: list[float] = Field(default_factory=list)
+    agent_q_max_kvar: list[float] = Field(default_factory=list)
+    agent_alpha: list[float] = Field(default_factory=list, description="Generation cost "
+                                     "coefficient per agent [$/kW^2 per period].")
+    agent_beta: list[float] = Field(default_factory=list, description="Disutility "
+                                    "coefficient per agent [$/kW^2 per period].")
+    agent_gen_max_kw: list[float] = Field(default_factory=list, description="Upward "
+                                          "generation headroom (PV, battery) per agent [kW].")
 
 
-class AgentSetpoint(Payload):
-    agent: str
-    p_kw: float
-    q_kvar: float = 0.0
+class Setpoint(AgentColumns):
+    """Dispatch of one SMO (and optionally of its agents) for a market period.
 
+    Per-agent setpoints (when the secondary market ran) are columns parallel to `agents`.
+    """
 
-class Setpoint(Payload):
-    """Dispatch of one SMO (and optionally of its agents) for a market period."""
+    COLUMNS: ClassVar[tuple[str, ...]] = ("agent_p_kw", "agent_q_kvar")
 
     time: float
     smo: str
@@ -205,16 +239,20 @@ class Setpoint(Payload):
     p_kw: float
     q_kvar: float
     price: float = Field(0.0, description="dLMP at the SMO bus [$/kWh].")
-    agents: list[AgentSetpoint] = Field(default_factory=list)
+    agents: list[str] = Field(default_factory=list, description="Dispatched agents (houses); "
+                              "agent_p_kw and agent_q_kvar have one entry per agent.")
+    agent_p_kw: list[float] = Field(default_factory=list, description="Setpoint P per agent.")
+    agent_q_kvar: list[float] = Field(default_factory=list, description="Setpoint Q per agent.")
 
 
-class Response(Payload):
+class Response(AgentColumns):
     """Achieved response of one SMO (devices -> market, resilience), sent every response
     period (default: the market period). SMO totals are the sending step's; the per-agent
     columns (one entry per dispatched agent, in the order of `agents`) are means over the
-    dispatched steps since the previous Response. Columns parse several times faster than
-    a list of objects, and ~100 of these arrive per period.
+    dispatched steps since the previous Response.
     """
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("agent_scheduled_kw", "agent_achieved_kw")
 
     time: float
     smo: str
@@ -223,15 +261,6 @@ class Response(Payload):
     agents: list[str] = Field(default_factory=list, description="Dispatched agents (houses).")
     agent_scheduled_kw: list[float] = Field(default_factory=list)
     agent_achieved_kw: list[float] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _columns_align(self) -> Response:
-        n = len(self.agents)
-        if len(self.agent_scheduled_kw) != n or len(self.agent_achieved_kw) != n:
-            raise ValueError(f"Response {self.smo}: agents, agent_scheduled_kw and "
-                             f"agent_achieved_kw must have the same length (got {n}, "
-                             f"{len(self.agent_scheduled_kw)}, {len(self.agent_achieved_kw)})")
-        return self
 
 
 class Telemetry(Payload):
@@ -437,9 +466,7 @@ ALL_PAYLOADS: tuple[type[Payload], ...] = (
     Injection,
     InjectionSet,
     GridState,
-    AgentBid,
     FlexibilityBid,
-    AgentSetpoint,
     Setpoint,
     Response,
     Telemetry,
@@ -468,10 +495,13 @@ def parse_one_of(raw: str | bytes, *models: type[Payload]) -> Payload | None:
     For an endpoint that carries several payload kinds: every payload forbids extra fields,
     so a message validates as exactly the model it was built from. A model whose field
     names cannot match the message's keys is skipped without validating (a failed
-    validation costs ~10x a successful one).
+    validation costs ~10x a successful one); the candidate validates straight from the JSON
+    text (pydantic-core's parser and validator in one pass: ~3x faster than json.loads and
+    validating the Python objects). Non-JSON, a non-object, a wrong value or an unknown key
+    give None.
     """
     try:
-        data = json.loads(raw)
+        data = from_json(raw)  # only for its keys: ~5x faster than json.loads
     except ValueError:
         return None
     if not isinstance(data, dict):
@@ -482,7 +512,7 @@ def parse_one_of(raw: str | bytes, *models: type[Payload]) -> Payload | None:
         if not (keys <= allowed and required <= keys):
             continue
         try:
-            return model.model_validate(data)
+            return model.model_validate_json(raw)
         except ValidationError:
             continue
     return None

@@ -15,7 +15,7 @@ from federates.iot.model import PopulationModel
 from federates.iot.population import build
 from federates.iot.spec import PopulationSpec
 from federates.iot.weather import builtin
-from federates.messages import AgentSetpoint, Response, Setpoint, Telemetry
+from federates.messages import FlexibilityBid, Response, Setpoint, Telemetry
 
 LOADS = pd.DataFrame({"bus": ["1", "2", "3", "4"], "nodes": ["1", "2", "1.2.3", "3"],
                       "kw": [60.0, 40.0, 150.0, 30.0], "kvar": [30.0, 20.0, 90.0, 10.0]})
@@ -55,12 +55,12 @@ def test_split_groups_matches_split_bit_for_bit():
 def _setpoints(c: Coordinator, t0: float) -> list[Setpoint]:
     out = []
     for k, b in enumerate(c.bids(t0, t0)):
-        agents = [AgentSetpoint(agent=a.agent, p_kw=a.p_min_kw, q_kvar=a.q_max_kvar)
-                  for a in b.agents[::2]] if k == 1 else []
+        agents = {"agents": b.agents[::2], "agent_p_kw": b.agent_p_min_kw[::2],
+                  "agent_q_kvar": b.agent_q_max_kvar[::2]} if k == 1 else {}
         out.append(Setpoint(time=t0, smo=b.smo, period_start=t0, period_end=t0 + 300,
                             p_kw=b.p0_kw + 0.6 * (b.p_min_kw - b.p0_kw),
                             q_kvar=b.q0_kvar + 0.5 * (b.q_max_kvar - b.q0_kvar),
-                            agents=agents))
+                            **agents))
     out.append(Setpoint(time=t0, smo="nowhere", period_start=t0, period_end=t0 + 300,
                         p_kw=1.0, q_kvar=0.0))
     return out
@@ -89,3 +89,47 @@ def test_batched_setpoints_equal_one_by_one_and_payloads_equal_pydantic():
     tel, ref = c.telemetry_dicts(99.0), one.telemetry(99.0)
     assert [Telemetry.model_validate(d) for d in tel] == ref
     assert [json.loads(json.dumps(d)) for d in tel] == [json.loads(t.to_wire()) for t in ref]
+
+
+def test_bid_columns_are_the_houses_ranges_in_smo_order():
+    """Each bid's agent columns list its SMO's houses (in population order) with their own
+    ranges; the wire JSON validates back to the same bid."""
+    c, t0 = _coordinator()
+    bids = c.bid_dicts(t0, t0)
+    f, p = c.flex, c.model.pop
+    assert f is not None
+    has_gen = f.gen_headroom > 1e-9
+    beta = np.broadcast_to(c.beta_per_band / p.comfort_band, (p.n_houses,))
+    for s, d in enumerate(bids):
+        idx = np.flatnonzero(p.smo_index == s)
+        assert d["agents"] == [str(p.agents[i]) for i in idx]
+        want = (f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi, f.agent_q.lo, f.agent_q.hi,
+                np.where(has_gen, c.alpha_gen, 0.0), beta, f.gen_headroom)
+        for col, ref in zip(FlexibilityBid.COLUMNS, want, strict=True):
+            assert d[col] == ref[idx].tolist(), col
+        bid = FlexibilityBid.model_validate(d)
+        assert FlexibilityBid.model_validate_json(json.dumps(d)) == bid
+        assert bid.p0_kw == float(f.agent.p0[idx].sum())
+    c.agent_detail = False
+    assert all("agents" not in d for d in c.bid_dicts(t0, t0))
+
+
+def test_setpoint_for_every_house_in_order_equals_the_same_in_any_order():
+    """The in-order shortcut of apply_setpoints gives the targets of the by-name lookup."""
+    c, t0 = _coordinator()
+    bids = c.bids(t0, t0)
+    other = copy.deepcopy(c)
+
+    def sp(b: FlexibilityBid, order: slice) -> Setpoint:
+        return Setpoint(time=t0, smo=b.smo, period_start=t0, period_end=t0 + 300, p_kw=0.0,
+                        q_kvar=0.0, agents=b.agents[order],
+                        agent_p_kw=[lo + 0.3 * (hi - lo) for lo, hi in zip(
+                            b.agent_p_min_kw, b.agent_p_max_kw, strict=True)][order],
+                        agent_q_kvar=b.agent_q_max_kvar[order])
+
+    c.apply_setpoints([sp(b, slice(None)) for b in bids])
+    other.apply_setpoints([sp(b, slice(None, None, -1)) for b in bids])
+    for attr in DISP:
+        assert np.array_equal(getattr(c.model, attr), getattr(other.model, attr),
+                              equal_nan=True), attr
+    assert np.array_equal(c.scheduled, other.scheduled, equal_nan=True)

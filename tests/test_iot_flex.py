@@ -14,7 +14,7 @@ from federates.iot.model import PopulationModel
 from federates.iot.population import build
 from federates.iot.spec import PopulationSpec
 from federates.iot.weather import builtin
-from federates.messages import AgentSetpoint, AttackCommand, Setpoint
+from federates.messages import AttackCommand, Setpoint
 
 LOADS = pd.DataFrame({"bus": ["1", "2", "3"], "nodes": ["1", "2", "1.2.3"],
                       "kw": [60.0, 40.0, 150.0], "kvar": [30.0, 20.0, 90.0]})
@@ -84,12 +84,13 @@ def test_agent_level_dispatch_random_points_within_limits():
     rng = np.random.default_rng(1)
     c = copy.deepcopy(c0)
     for b in bids:
-        agents = [AgentSetpoint(agent=a.agent, p_kw=rng.uniform(a.p_min_kw, a.p_max_kw))
-                  for a in b.agents]
+        p_kw = [rng.uniform(lo, hi) for lo, hi in
+                zip(b.agent_p_min_kw, b.agent_p_max_kw, strict=True)]
         c.apply_setpoint(Setpoint(time=t0, smo=b.smo, period_start=t0, period_end=t0 + 300,
-                                  p_kw=0.0, q_kvar=0.0, agents=agents))
+                                  p_kw=0.0, q_kvar=0.0, agents=b.agents, agent_p_kw=p_kw,
+                                  agent_q_kvar=[0.0] * len(p_kw)))
         got = c.scheduled[c.model.pop.smo_index == c.model.pop.smos.index(b.smo)]
-        np.testing.assert_allclose(got, [a.p_kw for a in agents])
+        np.testing.assert_allclose(got, p_kw)
     _check_limits(c, t0, c0.flex.hvac.feasible, c0.flex.wh.feasible)
 
 

@@ -8,7 +8,6 @@ from federates.market.config import MarketConfig, PrimaryConfig
 from federates.market.federate import MarketFederate, parse_message
 from federates.market.operator import MarketOperator
 from federates.messages import (
-    AgentBid,
     AgentCoefficients,
     AgentScore,
     CoefficientUpdate,
@@ -26,14 +25,16 @@ def bids_for(op: MarketOperator, t: float, scale: float = 1.2, period: float = 3
     out = []
     for smo, j in zip(op.smos, op.smo_bus, strict=True):
         p_bus, q_bus = op.net.load_p[j] * S * scale, op.net.load_q[j] * S * scale
-        agents = [AgentBid(agent=f"{smo}_h{k}", p0_kw=p_bus / 3, q0_kvar=q_bus / 3,
-                           p_min_kw=0.6 * p_bus / 3, p_max_kw=1.05 * p_bus / 3,
-                           q_min_kvar=q_bus / 3, q_max_kvar=q_bus / 3, beta=0.004,
-                           alpha=0.0, gen_max_kw=0.0) for k in range(3)]
+        agents = {"agent_p0_kw": p_bus / 3, "agent_q0_kvar": q_bus / 3,
+                  "agent_p_min_kw": 0.6 * p_bus / 3, "agent_p_max_kw": 1.05 * p_bus / 3,
+                  "agent_q_min_kvar": q_bus / 3, "agent_q_max_kvar": q_bus / 3,
+                  "agent_alpha": 0.0, "agent_beta": 0.004, "agent_gen_max_kw": 0.0}
         out.append(FlexibilityBid(
             time=t, smo=smo, period_start=t + 60, period_end=t + 60 + period,
             p0_kw=p_bus, q0_kvar=q_bus, p_min_kw=0.6 * p_bus, p_max_kw=1.05 * p_bus,
-            q_min_kvar=q_bus, q_max_kvar=q_bus, alpha=0.0, beta=0.004 / 3, agents=agents))
+            q_min_kvar=q_bus, q_max_kvar=q_bus, alpha=0.0, beta=0.004 / 3,
+            agents=[f"{smo}_h{k}" for k in range(3)],
+            **{c: [v] * 3 for c, v in agents.items()}))
     return out
 
 
@@ -65,8 +66,8 @@ def test_primary_and_secondary_clearing_produce_consistent_setpoints(operator):
     assert len(out.setpoints) == 85
     by_smo = {d.smo: d for d in out.dispatch[0].smos}
     for sp in out.setpoints:
-        assert len(sp.agents) == 3
-        assert sum(a.p_kw for a in sp.agents) == pytest.approx(sp.p_kw, abs=1e-4)
+        assert len(sp.agents) == len(sp.agent_p_kw) == len(sp.agent_q_kvar) == 3
+        assert sum(sp.agent_p_kw) == pytest.approx(sp.p_kw, abs=1e-4)
         # the secondary market delivers the primary market's setpoint
         assert sp.p_kw == pytest.approx(by_smo[sp.smo].p_kw, abs=1e-4)
         assert sp.period_start == 60.0
@@ -117,21 +118,28 @@ def test_commitment_and_resilience_scores_move_flexibility_between_houses(operat
     op.on_grid(grid_state(0.0))
     for b in bids_for(op, 0.0):
         op.on_bid(b)
-    smo = "1"
     out = op.clear(0.0)
-    sp = next(s for s in out.setpoints if s.smo == smo)
-    p0 = op.bids[smo].agents[0].p0_kw
-    curtail0 = [p0 - a.p_kw for a in sp.agents]
+    # an SMO cleared well inside its range: at a bound every house sits at its own bound and
+    # no score can move flexibility between them
+
+    def inside(s) -> bool:
+        b = op.bids[s.smo]
+        return 0.2 < (s.p_kw - b.p_min_kw) / (b.p_max_kw - b.p_min_kw) < 0.8
+
+    sp = next(s for s in out.setpoints if inside(s))
+    smo = sp.smo
+    p0 = op.bids[smo].agent_p0_kw[0]
+    curtail0 = [p0 - p for p in sp.agent_p_kw]
     assert curtail0[0] == pytest.approx(curtail0[2], rel=1e-3)
     # house 0 misses its schedule repeatedly, house 2 has a low resilience score
     for _ in range(10):
         op.on_response(Response(time=0.0, smo=smo, scheduled_kw=0.0, achieved_kw=0.0,
-                                agents=[f"{smo}_h0"], agent_scheduled_kw=[sp.agents[0].p_kw],
-                                agent_achieved_kw=[sp.agents[0].p_kw + 5.0]))
+                                agents=[f"{smo}_h0"], agent_scheduled_kw=[sp.agent_p_kw[0]],
+                                agent_achieved_kw=[sp.agent_p_kw[0] + 5.0]))
     op.on_house_scores(HouseScores(time=0.0, houses=[
         AgentScore(agent=f"{smo}_h2", trust=0.5, commitment=1.0, resilience=0.5)]))
     sp = next(s for s in op.clear(300.0).setpoints if s.smo == smo)
-    curtail = [p0 - a.p_kw for a in sp.agents]
+    curtail = [p0 - p for p in sp.agent_p_kw]
     assert curtail[1] > curtail[2] > curtail[0]
 
 
@@ -175,7 +183,8 @@ def test_agents_without_a_bid_stay_out_of_the_reused_secondary_problem():
                             background_load="none", primary=PrimaryConfig(voltage_cost=50.0))
 
     def fewer(bids: list[FlexibilityBid]) -> list[FlexibilityBid]:
-        return [b.model_copy(update={"agents": b.agents[1:]}) for b in bids]
+        return [b.model_copy(update={c: getattr(b, c)[1:] for c in ("agents", *b.COLUMNS)})
+                for b in bids]
 
     seen, fresh = MarketOperator(cfg()), MarketOperator(cfg())
     for b in bids_for(seen, 0.0):
@@ -188,8 +197,8 @@ def test_agents_without_a_bid_stay_out_of_the_reused_secondary_problem():
     a, b = seen.clear(300.0), fresh.clear(300.0)
     assert seen._secondary is problem  # not rebuilt for a smaller set of agents
     assert len(seen._universe_pos) == 3 * 85 and len(fresh._universe_pos) == 2 * 85
-    got = {x.agent: x.p_kw for sp in a.setpoints for x in sp.agents}
-    want = {x.agent: x.p_kw for sp in b.setpoints for x in sp.agents}
+    got = {x: p for sp in a.setpoints for x, p in zip(sp.agents, sp.agent_p_kw, strict=True)}
+    want = {x: p for sp in b.setpoints for x, p in zip(sp.agents, sp.agent_p_kw, strict=True)}
     assert set(got) == set(want) and not any(k.endswith("_h0") for k in got)
     for k in want:
         assert got[k] == pytest.approx(want[k], abs=1e-3)

@@ -2,8 +2,10 @@
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
+from pydantic import ValidationError
 
-from federates.messages import AgentBid, FlexibilityBid, GridState
+from federates.messages import FlexibilityBid, GridState, Setpoint
 from federates.recorder.model import PARTS_DIR, RecorderModel, merge_parts
 
 
@@ -25,10 +27,12 @@ def test_grid_state_rows():
 def test_generic_rows_of_nested_payload():
     bid = FlexibilityBid(time=0, smo="65", period_start=0, period_end=900, p0_kw=5, q0_kvar=0,
                          p_min_kw=1, p_max_kw=9, q_min_kvar=0, q_max_kvar=0, alpha=1, beta=2,
-                         agents=[AgentBid(agent="h1", p0_kw=5, p_min_kw=1, p_max_kw=9)])
+                         agents=["h1", "h2"], **{c: [0.0, 0.0] for c in FlexibilityBid.COLUMNS}
+                         | {"agent_p0_kw": [5, 2], "agent_p_max_kw": [9, 3]})
     rows = bid.rows()
     assert ("p_max_kw", "", 9.0) in rows
-    assert ("agents.p_max_kw", "h1", 9.0) in rows
+    assert ("agents.p_max_kw", "h1", 9.0) in rows and ("agents.p0_kw", "h2", 2.0) in rows
+    assert len(rows) == 10 + 2 * len(FlexibilityBid.COLUMNS)  # scalars + one row per cell
 
 
 def test_chunks_merge_and_crash_loses_at_most_one_chunk(tmp_path):
@@ -80,3 +84,30 @@ def test_parse_one_of_tells_payload_kinds_apart():
     assert parse_one_of(extra, Telemetry, Response) is None
     assert parse_one_of("not json", Telemetry, Response) is None
     assert parse_one_of("[1, 2]", Telemetry, Response) is None
+    assert parse_one_of(b"{}", Telemetry, Response) is None
+    # columns of different lengths: not a Response
+    short = resp.model_copy(update={"agents": ["h1"]}).to_wire()
+    assert parse_one_of(short, Telemetry, Response) is None
+
+
+def test_agent_columns_round_trip_and_must_align():
+    sp = Setpoint(time=0, smo="65", period_start=0, period_end=300, p_kw=3, q_kvar=0,
+                  agents=["h1", "h2"], agent_p_kw=[1.0, 2.0], agent_q_kvar=[0.0, -0.5])
+    assert Setpoint.from_wire(sp.to_wire()) == sp
+    assert Setpoint.from_wire(Setpoint(time=0, smo="65", period_start=0, period_end=300,
+                                       p_kw=3, q_kvar=0).to_wire()).agents == []
+    with pytest.raises(ValidationError, match="column 'agent_q_kvar' has 1 entries but "
+                       "'agents' has 2"):
+        Setpoint(time=0, smo="65", period_start=0, period_end=300, p_kw=3, q_kvar=0,
+                 agents=["h1", "h2"], agent_p_kw=[1.0, 2.0], agent_q_kvar=[0.0])
+    cols = {c: [1.0] for c in FlexibilityBid.COLUMNS}
+    bid = FlexibilityBid(time=0, smo="65", period_start=0, period_end=900, p0_kw=1, q0_kvar=0,
+                         p_min_kw=1, p_max_kw=1, q_min_kvar=0, q_max_kvar=0, alpha=0, beta=0,
+                         agents=["h1"], **cols)
+    assert FlexibilityBid.from_wire(bid.to_wire()) == bid
+    wire = bid.to_wire().replace('"agent_gen_max_kw":[1.0]', '"agent_gen_max_kw":[]')
+    with pytest.raises(ValidationError, match="FlexibilityBid 65: column 'agent_gen_max_kw'"):
+        FlexibilityBid.from_wire(wire)
+    # a missing column is the default (empty) and fails the same way
+    with pytest.raises(ValidationError, match="column 'agent_beta' has 0 entries"):
+        FlexibilityBid(**bid.model_dump(exclude={"agent_beta"}))

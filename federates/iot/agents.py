@@ -50,7 +50,7 @@ class Coordinator:
     market_period_s: float
     beta_per_band: float = 0.008  # disutility [$/(kW^2 h)] x 1 degC / comfort band
     alpha_gen: float = 0.002  # generation cost [$/(kW^2 h)]
-    agent_detail: bool = True  # per-SMA AgentBid entries in each bid
+    agent_detail: bool = True  # per-SMA (house) columns in each bid
     flex: Flexibility | None = None
     scheduled: np.ndarray = field(default_factory=lambda: np.zeros(0))
     attacks_active: dict[str, attacks.ActiveAttack] = field(default_factory=dict)
@@ -69,6 +69,10 @@ class Coordinator:
         self._smo_pos = {smo: s for s, smo in enumerate(self.model.pop.smos)}
         self._smo_houses = [np.flatnonzero(self.model.pop.smo_index == s)
                             for s in range(len(self.model.pop.smos))]
+        # houses grouped by SMO: SMO s owns positions bounds[s]:bounds[s + 1] of `order`
+        self._smo_order = np.concatenate([np.zeros(0, dtype=int), *self._smo_houses])
+        self._smo_names = [[self._names[i] for i in h.tolist()] for h in self._smo_houses]
+        self._smo_bounds = np.cumsum([0] + [len(h) for h in self._smo_houses]).tolist()
 
     # ---------------------------------------------------------------- bids
     def bids(self, t_start: float, time: float) -> list[FlexibilityBid]:
@@ -80,34 +84,40 @@ class Coordinator:
         return [(d["smo"], json.dumps(d)) for d in self.bid_dicts(t_start, time)]
 
     def bid_dicts(self, t_start: float, time: float) -> list[dict]:
-        """FlexibilityBid fields per SMO (plain dicts) for [t_start, t_start + period)."""
+        """FlexibilityBid fields per SMO (plain dicts) for [t_start, t_start + period).
+
+        The per-agent columns are sliced from lists built once for all houses in SMO order
+        (no per-agent dicts or objects)."""
         n_steps = max(int(round(self.market_period_s / self.dt)), 1)
         f = device_ranges(self.model, t_start, self.dt, n_steps)
         self.flex = f
         p = self.model.pop
         beta = self.beta_per_band / p.comfort_band
         has_gen = f.gen_headroom > 1e-9
-        keys = ("agent", "p0_kw", "q0_kvar", "p_min_kw", "p_max_kw", "q_min_kvar",
-                "q_max_kvar", "alpha", "beta", "gen_max_kw")
-        rows = list(zip(self._names, *(x.tolist() for x in (
-            f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi, f.agent_q.lo, f.agent_q.hi,
-            np.where(has_gen, self.alpha_gen, 0.0), beta, f.gen_headroom)), strict=True)) \
-            if self.agent_detail else []
+        order, bounds = self._smo_order, self._smo_bounds
+        if self.agent_detail:
+            cols = dict(zip(FlexibilityBid.COLUMNS, np.stack(np.broadcast_arrays(
+                f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi, f.agent_q.lo, f.agent_q.hi,
+                np.where(has_gen, self.alpha_gen, 0.0), beta, f.gen_headroom))[:, order]
+                .tolist(), strict=True))
+            names = [self._names[i] for i in order.tolist()]
         out = []
         for s, smo in enumerate(p.smos):
             idx = self._smo_houses[s]
-            agents = [dict(zip(keys, rows[i], strict=True)) for i in idx.tolist()] \
-                if self.agent_detail else []
             flexible = idx[f.agent.hi[idx] - f.agent.lo[idx] > 1e-9]
             agg_beta = 1.0 / np.sum(1.0 / beta[flexible]) if len(flexible) else 0.0
-            out.append({
+            bid = {
                 "time": time, "smo": smo, "period_start": f.t0, "period_end": f.t1,
                 "p0_kw": float(f.agent.p0[idx].sum()), "q0_kvar": float(f.agent_q.p0[idx].sum()),
                 "p_min_kw": float(f.agent.lo[idx].sum()), "p_max_kw": float(f.agent.hi[idx].sum()),
                 "q_min_kvar": float(f.agent_q.lo[idx].sum()),
                 "q_max_kvar": float(f.agent_q.hi[idx].sum()),
-                "alpha": self.alpha_gen if has_gen[idx].any() else 0.0, "beta": float(agg_beta),
-                "agents": agents})
+                "alpha": self.alpha_gen if has_gen[idx].any() else 0.0, "beta": float(agg_beta)}
+            if self.agent_detail:
+                a, b = bounds[s], bounds[s + 1]
+                bid["agents"] = names[a:b]
+                bid.update((c, v[a:b]) for c, v in cols.items())
+            out.append(bid)
             self.awaiting[s] = f.t1
         return out
 
@@ -133,13 +143,16 @@ class Coordinator:
             idx = self._smo_houses[s]
             r = Range(f.agent.p0[idx], f.agent.lo[idx], f.agent.hi[idx])
             rq = Range(f.agent_q.p0[idx], f.agent_q.lo[idx], f.agent_q.hi[idx])
-            if sp.agents:
-                names = [self._names[i] for i in idx.tolist()]
-                given = {a.agent: a.p_kw for a in sp.agents}
+            if sp.agents and sp.agents == self._smo_names[s]:  # usual: all, in order
+                target = np.clip(np.array(sp.agent_p_kw), r.lo, r.hi)
+                q_target = np.clip(sp.agent_q_kvar, rq.lo, rq.hi)
+            elif sp.agents:
+                names = self._smo_names[s]
+                given = dict(zip(sp.agents, sp.agent_p_kw, strict=True))
                 target = np.clip(np.array([given.get(a, x) for a, x in
                                            zip(names, r.p0.tolist(), strict=True)]),
                                  r.lo, r.hi)
-                given_q = {a.agent: a.q_kvar for a in sp.agents}
+                given_q = dict(zip(sp.agents, sp.agent_q_kvar, strict=True))
                 q_target = np.clip([given_q.get(a, x) for a, x in
                                     zip(names, rq.p0.tolist(), strict=True)], rq.lo, rq.hi)
             elif s in shared:

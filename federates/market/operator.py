@@ -13,8 +13,10 @@ of the feeder's spot loads at that bus.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -29,7 +31,6 @@ from federates.market.secondary import (
     SecondaryResult,
 )
 from federates.messages import (
-    AgentSetpoint,
     CoefficientUpdate,
     FlexibilityBid,
     GridState,
@@ -45,6 +46,10 @@ from federates.messages import (
 )
 
 TAP_STEP = 0.00625
+# bid columns that make up a secondary market row (SecondaryBids order: p0, p_min, p_max,
+# q0, q_min, q_max, beta)
+SECONDARY_COLUMNS = ("agent_p0_kw", "agent_p_min_kw", "agent_p_max_kw", "agent_q0_kvar",
+                     "agent_q_min_kvar", "agent_q_max_kvar", "agent_beta")
 
 
 @dataclass
@@ -129,12 +134,16 @@ class MarketOperator:
 
     def on_response(self, resp: Response) -> None:
         self.houses_now[resp.smo] = resp.achieved_kw
-        if resp.agents:
-            sched = np.asarray(resp.agent_scheduled_kw)
-            ok = np.isfinite(sched)
-            agents = (resp.agents if ok.all()
-                      else [a for a, k in zip(resp.agents, ok, strict=True) if k])
-            self.commitment.update(agents, sched[ok], np.asarray(resp.agent_achieved_kw)[ok])
+        if not resp.agents:
+            return
+        if all(map(math.isfinite, resp.agent_scheduled_kw)):  # the usual case: no masking
+            self.commitment.update(resp.agents, np.asarray(resp.agent_scheduled_kw),
+                                   np.asarray(resp.agent_achieved_kw))
+            return
+        sched = np.asarray(resp.agent_scheduled_kw)
+        ok = np.isfinite(sched)
+        agents = [a for a, k in zip(resp.agents, ok, strict=True) if k]
+        self.commitment.update(agents, sched[ok], np.asarray(resp.agent_achieved_kw)[ok])
 
     def on_coefficients(self, upd: CoefficientUpdate) -> None:
         if upd.relative:
@@ -205,7 +214,7 @@ class MarketOperator:
                 alpha, beta = self.abs_coef[smo]
             alpha *= self.alpha_f.get(smo, 1.0)
             beta *= self.beta_f.get(smo, 1.0)
-            gen = sum(a.gen_max_kw for a in b.agents)
+            gen = sum(b.agent_gen_max_kw)
             rows.append((b.p0_kw, b.p_min_kw, b.p_max_kw, b.q0_kvar, b.q_min_kvar,
                          b.q_max_kvar, alpha, beta, gen))
         if hold and set(stale) != self.stale_smos:
@@ -291,24 +300,24 @@ class MarketOperator:
         if not smos:
             out.setpoints = self._smo_setpoints(t, None)
             return
-        agents, smo_idx, rows = [], [], []
-        for i, s in enumerate(smos):
-            for a in self.bids[s].agents:
-                agents.append(a.agent)
-                smo_idx.append(i)
-                rows.append((a.p0_kw, a.p_min_kw, a.p_max_kw, a.q0_kvar, a.q_min_kvar,
-                             a.q_max_kvar, a.beta))
+        # the bids' per-agent columns, concatenated in SMO order (no per-agent objects)
+        bids = [self.bids[s] for s in smos]
+        agents = [a for b in bids for a in b.agents]
+        counts = np.array([len(b.agents) for b in bids])
         self._layout = tuple(agents)
         slots = self._universe_slots(smos, agents)
         assert self._secondary is not None
         nu = len(self._universe_pos)
         # agents without a bid this period stay in the compiled problem with a zero range
         arr = np.zeros((nu, 7))
-        arr[slots] = np.array(rows, dtype=float)
+        for k, col in enumerate(SECONDARY_COLUMNS):
+            arr[slots, k] = np.fromiter(chain.from_iterable(getattr(b, col) for b in bids),
+                                        dtype=float, count=len(agents))
         commit = self.commitment.get(agents)
         rs = np.ones(nu)
-        rs[slots] = np.array([self.house_rs.get(a, self.cfg.secondary.default_resilience)
-                              for a in agents]) * commit
+        default_rs = self.cfg.secondary.default_resilience
+        rs[slots] = (np.array([self.house_rs.get(a, default_rs) for a in agents])
+                     if self.house_rs else np.full(len(agents), default_rs)) * commit
         sb = SecondaryBids(smo=self._universe_smo, p0=arr[:, 0], p_min=arr[:, 1],
                            p_max=arr[:, 2], q0=arr[:, 3], q_min=arr[:, 4], q_max=arr[:, 5],
                            beta=arr[:, 6], resilience=rs)
@@ -326,22 +335,23 @@ class MarketOperator:
                       shortfall_kw=full.shortfall_kw[present])
         price = price_all[present]
         bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
-        out.setpoints = self._smo_setpoints(t, (smos, agents, np.array(smo_idx), res))
+        out.setpoints = self._smo_setpoints(t, (smos, agents, counts, res))
         out.dispatch.append(MarketDispatch(time=t, kind="secondary", smos=[
             SmoDispatch(smo=s, p0_kw=self.bids[s].p0_kw, p_min_kw=self.bids[s].p_min_kw,
                         p_max_kw=self.bids[s].p_max_kw, p_kw=float(res.smo_p_kw[i]),
                         q_kvar=float(res.smo_q_kvar[i]), price=float(price[i]),
-                        agents=int(np.sum(np.array(smo_idx) == i)))
+                        agents=int(counts[i]))
             for i, s in enumerate(smos)]))
         if out.schedule is None:  # re-evaluate the PCC import with the new SMO totals
             S = self.net.s_base_kva
             bp, bq = self.background()
             p = bp.copy()
             q = bq.copy()
+            pos = {s: i for i, s in enumerate(smos)}
             for s in self.smos:
                 j = bus_of[s]
-                if s in smos:
-                    i = smos.index(s)
+                if s in pos:
+                    i = pos[s]
                     p[j] += res.smo_p_kw[i]
                     q[j] += res.smo_q_kvar[i]
                 elif s in self.bids:
@@ -380,7 +390,7 @@ class MarketOperator:
             smo_of = dict(self._universe_owner)
             for s in smos:
                 for a in self.bids[s].agents:
-                    smo_of.setdefault(a.agent, s)
+                    smo_of.setdefault(a, s)
             order = {s: i for i, s in enumerate(self.smos)}
             universe = sorted(smo_of, key=lambda a: (order[smo_of[a]], a))
             self._universe_owner = {a: smo_of[a] for a in universe}
@@ -392,21 +402,28 @@ class MarketOperator:
                            count=len(agents))
 
     def _smo_setpoints(self, t: float, sec: Any) -> list[Setpoint]:
-        """One Setpoint per SMO with a bid (agent entries when the secondary market ran)."""
+        """One Setpoint per SMO with a bid (agent columns when the secondary market ran).
+
+        `sec` = (SMOs, their agents grouped by SMO, agents per SMO, secondary result): each
+        SMO's columns are slices of the result's arrays turned into lists once.
+        """
         if self.last is None:
             return []
         bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
-        per_smo: dict[str, list[AgentSetpoint]] = {}
+        columns: dict[str, dict[str, list]] = {}
         totals: dict[str, tuple[float, float]] = {}
         if sec is not None:
-            smos, agents, smo_idx, res = sec
+            smos, agents, counts, res = sec
             res: SecondaryResult
-            for k, a in enumerate(agents):
-                s = smos[smo_idx[k]]
-                per_smo.setdefault(s, []).append(AgentSetpoint(
-                    agent=a, p_kw=float(res.p_kw[k]), q_kvar=float(res.q_kvar[k])))
-            for i, s in enumerate(smos):
-                totals[s] = (float(res.smo_p_kw[i]), float(res.smo_q_kvar[i]))
+            p_kw, q_kvar = res.p_kw.tolist(), res.q_kvar.tolist()
+            smo_p, smo_q = res.smo_p_kw.tolist(), res.smo_q_kvar.tolist()
+            end = 0
+            for i, (s, n) in enumerate(zip(smos, counts.tolist(), strict=True)):
+                start, end = end, end + n
+                if n:
+                    columns[s] = {"agents": agents[start:end], "agent_p_kw": p_kw[start:end],
+                                  "agent_q_kvar": q_kvar[start:end]}
+                totals[s] = (smo_p[i], smo_q[i])
         out = []
         for s in self.smos:
             b = self.bids.get(s)
@@ -416,8 +433,7 @@ class MarketOperator:
                                   b.q0_kvar + self.adjust_q.get(s, 0.0)))
             out.append(Setpoint(time=t, smo=s, period_start=b.period_start,
                                 period_end=b.period_end, p_kw=p, q_kvar=q,
-                                price=float(self.last.dlmp[bus_of[s]]),
-                                agents=per_smo.get(s, [])))
+                                price=float(self.last.dlmp[bus_of[s]]), **columns.get(s, {})))
         return out
 
 
