@@ -140,7 +140,8 @@ def test_direct_clarabel_form_equals_cvxpy_model(reactive):
     bids = SecondaryBids(**{f: getattr(bids, f)[keep] for f in bids.__dataclass_fields__})
     down = down[keep]
     cfg = SecondaryConfig(epsilon=0.02)
-    direct = SecondaryMarkets(bids.smo, 12, cfg, reactive=reactive)
+    direct = SecondaryMarkets(bids.smo, 12, cfg.model_copy(update={"backend": "clarabel"}),
+                              reactive=reactive)
     model = SecondaryMarkets(bids.smo, 12, cfg.model_copy(update={"backend": "cvxpy"}),
                              reactive=reactive)
     for args in two_clearings(bids, down, direct.G):
