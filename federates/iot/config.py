@@ -29,10 +29,15 @@ class IotConfig(BaseModel):
     weather: str = Field("summer", description="'summer', 'winter' or a CSV path "
                          "(hour|time_s, temp_c, ghi_w_m2).")
     start_hour: float = Field(0.0, ge=0, lt=24, description="Time of day at HELICS time 0 [h].")
+    spin_up_h: float = Field(24.0, ge=0, le=168, description="Hours the devices run under "
+                             "their own local control before time 0, so the run starts from "
+                             "a settled population (0: start from nominal states).")
+    spin_up_step_s: float = Field(60.0, gt=0, description="Step of the spin-up [s] (the "
+                                  "federate's period when that is longer).")
     market: str | None = Field(None, description="Endpoint receiving FlexibilityBid and "
                                "Response messages, e.g. 'market/bids'; None = no market.")
     market_period_s: float = Field(300.0, gt=0, description="Length of a bid's period.")
-    bid_agent_detail: bool = Field(True, description="Include the per-SMA AgentBid list "
+    bid_agent_detail: bool = Field(True, description="Include the per-SMA (house) columns "
                                    "(False shrinks messages for very large populations).")
     resilience: str | None = Field(None, description="Endpoint receiving Telemetry and "
                                    "Response messages, e.g. 'resilience/telemetry'.")

@@ -24,7 +24,7 @@ from pydantic_core import to_json
 
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
-from federates.iot.model import PopulationModel, StepResult
+from federates.iot.model import StepResult, settled_model
 from federates.iot.population import Population, build
 from federates.iot.weather import load as load_weather
 from federates.messages import AttackCommand, GridState, Injection, InjectionSet, Setpoint
@@ -124,7 +124,9 @@ class IotFederate(FederateWrapper):
         cfg = self.config
         self.pop = build_population(cfg)
         self.offset = cfg.start_hour * 3600.0
-        self.model = PopulationModel(self.pop, load_weather(cfg.weather), self.offset)
+        self.model = settled_model(self.pop, load_weather(cfg.weather), self.offset,
+                                   cfg.spin_up_h * 3600.0,
+                                   max(cfg.spin_up_step_s, self.runtime.period))
         self.coord = Coordinator(self.model, self.runtime.period, cfg.market_period_s,
                                  cfg.beta_per_band, cfg.alpha_gen, cfg.bid_agent_detail)
         self.bus_phase_index = {bp: i for i, bp in enumerate(self.pop.bus_phases)}
