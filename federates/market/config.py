@@ -156,6 +156,12 @@ class MarketConfig(_Strict):
         "measured", description="Non-market load per bus: measured by the grid minus the "
                                 "SMOs' responses, the feeder's nominal loads, or zero.")
     load_scale: float = Field(1.0, description="Scale of nominal background loads.")
+    silent_background: Literal["hold", "measured"] = Field(
+        "hold", description="Measured background at the bus of an SMO that sent no response "
+        "this period (link cut, agent down): 'hold' keeps the last background computed with a "
+        "response of its own, so an unexplained change there (an attack) stays out of the "
+        "schedule; 'measured' attributes it to the background (an island's market must count "
+        "every kW its grid-forming unit supplies).")
     stale_bids: Literal["keep", "fixed"] = Field(
         "keep", description="An SMO whose latest bid is out of date at a primary clearing "
         "(more than half of the bid's period has passed: link cut, agent silent): 'keep' "

@@ -7,8 +7,10 @@ Flow per step (the federate calls these in this order):
 Between primary clearings the secondary markets keep each SMO's primary adjustment
 (cleared P - bid P0) and re-allocate it on the SMOs' latest bids.
 Background (non-market) load per bus = load measured by the grid minus the SMO's houses
-(their latest achieved response, else their bid baseline); its Q follows the power factor
-of the feeder's spot loads at that bus.
+(their achieved response of this period, else their bid baseline); an SMO that stops
+responding keeps the last background computed with a response of its own (a change at a
+silent SMO's bus is not folded into the schedule). Its Q follows the power factor of the
+feeder's spot loads at that bus.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class MarketOperator:
         self.commitment = CommitmentTracker(config.secondary.commitment_memory,
                                             config.secondary.commitment_scale_kw)
         self.bus_p_measured: dict[str, float] = {}
+        self._background_held: dict[str, float] = {}  # per SMO: last background it reported
         nominal_p = network.load_p * S
         self.pf_ratio = np.where(nominal_p > 0, network.load_q / np.where(
             network.load_p > 0, network.load_p, 1.0), 0.0)
@@ -181,6 +184,13 @@ class MarketOperator:
         for smo, j in zip(self.smos, self.smo_bus, strict=True):
             if smo in self.houses_now:
                 p[j] -= self.houses_now[smo]
+                self._background_held[smo] = float(p[j])
+            elif smo in self._background_held and self.cfg.silent_background == "hold":
+                # silent SMO (link cut, agent down): a change of its bus's load cannot be
+                # told apart from a change of its own devices, so its background is held
+                # at the last value it reported against, and the schedule does not fold an
+                # unexplained change (an attack) into the forecast
+                p[j] = self._background_held[smo]
             elif smo in self.bids:
                 p[j] -= self.bids[smo].p0_kw
         return p, p * self.pf_ratio
