@@ -132,9 +132,17 @@ def helics_core_init(cfg: RuntimeConfig) -> str:
 
 
 def broker_init(
-    host: str, port: int, key: str, name: str, federates: int, log_level: str = "warning"
+    host: str, port: int, key: str, name: str, federates: int, log_level: str = "warning",
+    global_time: bool = True,
 ) -> str:
-    """Init string of a run's broker: waits for `federates` federates before executing."""
+    """Init string of a run's broker: waits for `federates` federates before executing.
+
+    `global_time`: the broker grants all times itself (HELICS --globaltime). With distributed
+    negotiation, the cycle every federate closes through the recorder's clock (`follow`) makes
+    the waiting federates exchange timing messages continuously while one of them computes:
+    a market run then spends as much system CPU as its federates' own work. The grants, and
+    so the results, are the same.
+    """
     parts = [
         f"--name={name}",
         f"--federates={federates}",
@@ -142,6 +150,8 @@ def broker_init(
         f"--port={port}",
         f"--loglevel={log_level}",
     ]
+    if global_time:
+        parts.append("--globaltime")
     if key:
         parts.append(f"--brokerkey={key}")
     return " ".join(parts)
@@ -362,6 +372,10 @@ def run(wrapper: FederateWrapper) -> int:
             io.time, io.step = t, k
             wrapper.on_step(io)
         clock["looped"] = time.perf_counter()
+        if io._filters:
+            # a filter acts in its owner's core: the owner stays until every other federate
+            # has left, or the last messages through its filters would have nowhere to go
+            h.helicsFederateRequestTime(fed, cfg.stop_time + cfg.period)
         completed = True
         wrapper.on_stop(io, completed=True)
         return 0

@@ -22,12 +22,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--federates", type=int, required=True)
     parser.add_argument("--core-type", default="zmq")
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument("--time-coordination", choices=("global", "distributed"),
+                        default="global")
     args = parser.parse_args(argv)
     die_with_parent()
     terminate_as_interrupt()
     from federates.runtime import BrokerHandle, broker_init
 
-    init = broker_init(args.host, args.port, args.key, args.name, args.federates, args.log_level)
+    init = broker_init(args.host, args.port, args.key, args.name, args.federates, args.log_level,
+                       global_time=args.time_coordination == "global")
     try:
         broker = BrokerHandle(args.core_type, init)
     except Exception as exc:  # noqa: BLE001 - report any start-up failure to the runner
