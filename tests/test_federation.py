@@ -122,6 +122,19 @@ def test_same_seed_gives_identical_parquet_and_concurrent_runs_do_not_mix(baseli
     assert len(ports) == 2
 
 
+def test_distributed_time_coordination_gives_the_same_results(baseline_run):
+    """The broker's global time grants (default) and the federates' own negotiation agree."""
+    base, path, run_dir = baseline_run
+    out = base / "distributed"
+    result = gridfed("run", str(path), "--out", str(out), "--set", "duration=3h",
+                     "--set", "broker.time_coordination=distributed")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "time_coordination: distributed" in (out / "scenario.yaml").read_text()
+    pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "timeseries.parquet"),
+                                  pd.read_parquet(out / "timeseries.parquet"))
+    assert_clean(out)
+
+
 def test_existing_results_folder_is_never_overwritten(baseline_run):
     base, path, run_dir = baseline_run
     before = (run_dir / "metrics.json").read_text()
