@@ -260,3 +260,17 @@ def test_islanded_references_follow_the_grid_forming_output():
     assert pre["mitigated_reference_kw"] == 1000.0 and pre["mitigated_change_kw"] == 10.0
     assert na["mitigated_reference_kw"] == 1030.0 and na["mitigated_change_kw"] == -20.0
     assert m["windows"]["mitigated"]["pcc_import_kw"] == 0.0
+
+
+def test_zero_import_target_checks_every_step_of_an_island():
+    cfg = ResilienceConfig(watch="grid_forming", schedule_key="market/pcc_schedule",
+                           targets=TargetConfig(zero_import_kw=0.01))
+    ts = islanded(series())
+    m = resilience_metrics("rm", cfg, ts)
+    assert m["pcc_import_abs_max_kw"] == 0.0
+    assert lines(m) == {"zero PCC import within 0.01 kW at every step": True}
+    leak = (ts["signal"] == "grid.pcc_p_kw") & (ts["time"] == 600.0)  # before the attack too
+    ts.loc[leak, "value"] = -0.5
+    m = resilience_metrics("rm", cfg, ts)
+    assert m["pcc_import_abs_max_kw"] == 0.5
+    assert lines(m) == {"zero PCC import within 0.01 kW at every step": False}

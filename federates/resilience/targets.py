@@ -71,6 +71,9 @@ class TargetConfig(BaseModel):
     voltage_ansi_a: bool = Field(
         False, description="No ANSI A voltage violation from the first market period after "
         "detection to the attack end.")
+    zero_import_kw: float | None = Field(
+        None, ge=0, description="Islanded: |PCC import| within this many kW at every step "
+        "of the run (the island balanced by its own resources).")
 
 
 # ---------------------------------------------------------------------- series helpers
@@ -303,6 +306,10 @@ def evaluate(cfg: TargetConfig, metrics: dict[str, Any]) -> list[dict[str, Any]]
                            f"{during['ansi_a_violation_node_steps']} violation node-steps in "
                            f"[{during['from_s']:g}, {during['to_s']:g}) s, v "
                            f"{during['v_min_pu']:.4f}-{during['v_max_pu']:.4f} pu"))
+    pcc = metrics.get("pcc_import_abs_max_kw")
+    if cfg.zero_import_kw is not None and pcc is not None:
+        lines.append(_line(f"zero PCC import within {cfg.zero_import_kw:g} kW at every step",
+                           pcc <= cfg.zero_import_kw, f"max |import| {pcc:.3g} kW"))
     if cfg.secondary_first:
         order = metrics.get("redispatch_order") or {}
         sec, prim = order.get("before_primary_change_kw"), order.get("primary_period_change_kw")
@@ -393,6 +400,9 @@ def assess(metrics: dict[str, Any], ts: pd.DataFrame, sig: dict[str, str],
                 "ansi_a_violation_node_steps": int(span["ansi_a_violations"].sum()),
                 "v_min_pu": round(float(span["v_min_pu"].min()), 5),
                 "v_max_pu": round(float(span["v_max_pu"].max()), 5)}
+    pcc_series = scalar(ts, f"{grid}.pcc_p_kw") if grid else pd.Series(dtype=float)
+    if len(pcc_series):
+        out["pcc_import_abs_max_kw"] = float(pcc_series.abs().max())
     changes = redispatch_changes(rows, attacked, start)
     out["redispatch"] = changes
     out["redispatch_order"] = redispatch_order(ts, sig, metrics, rows)
