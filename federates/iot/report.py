@@ -21,7 +21,7 @@ def _wide(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
 
 def _own(name: str, ts: pd.DataFrame) -> pd.DataFrame:
     """Rows of this federate only (the run's table also holds grid, market, ... signals)."""
-    signal = ts["signal"].astype(str)
+    signal = ts["signal"].astype("string[pyarrow]")  # no copy when already Arrow strings
     return ts[signal.str.startswith(f"{name}.")]
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from typing import Any
 
 from federates.market.config import MarketConfig
-from federates.market.operator import MarketOperator
 from federates.messages import (
     CoefficientUpdate,
     FlexibilityBid,
@@ -99,6 +98,8 @@ class MarketFederate(FederateWrapper):
 
     # ---------------------------------------------------------------- runtime
     def on_start(self, io: StepIO) -> None:
+        from federates.market.operator import MarketOperator  # cvxpy: only where it clears
+
         self.op = MarketOperator(self.config)
         self.sources: dict[str, str] = {}  # smo -> endpoint that sent its bid
 
