@@ -443,7 +443,8 @@ def markdown(metrics: dict[str, Any]) -> str:
     else:
         pre, na = (refs[k]["mitigated_reference_kw"] for k in ("pre_attack", "no_attack"))
         if pre is not None and na is not None:
-            lines += ["", f"Baseline drift: without the attack the import would have moved by "
+            what = metrics.get("watched") or "import"
+            lines += ["", f"Baseline drift: without the attack the {what} would have moved by "
                       f"{na - pre:+,.1f} kW ({100 * (na - pre) / max(abs(pre), 1e-9):+.1f}%) "
                       "from the pre-attack window to the mitigated window; the manager "
                       "restores the frozen pre-attack level it knows, so when the drift "
