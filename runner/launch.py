@@ -147,7 +147,7 @@ class Federation:
             "--federates", str(plan.expected_federates),
             "--core-type", plan.scenario.broker.core_type,
             "--log-level", plan.scenario.broker.log_level,
-            "--time-coordination", plan.scenario.broker.time_coordination,
+            "--time-coordination", plan.time_coordination,
         ])
         deadline = time.monotonic() + BROKER_START_S
         log = self.logs / "broker.log"

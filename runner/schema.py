@@ -69,11 +69,12 @@ class BrokerSpec(BaseModel):
         "broker's port, but ~3x the per-step overhead; tcp_ss stalls on values over ~4 kB "
         "(HELICS 3.6).")
     log_level: Literal["error", "warning", "summary", "connections", "debug"] = "warning"
-    time_coordination: Literal["global", "distributed"] = Field(
-        "global", description="global: the broker grants every federate's time (HELICS "
-        "--globaltime); distributed: the federates negotiate among themselves, which with the "
-        "recorder's clock in the loop makes every waiting federate exchange ~400 timing "
-        "messages a second (same results, ~10x the system CPU of a market run).")
+    time_coordination: Literal["auto", "global", "distributed"] = Field(
+        "auto", description="global: the broker grants every federate's time (HELICS "
+        "--globaltime); distributed: the federates negotiate among themselves, pipelining "
+        "each step's grants, but while one federate computes the waiting ones (in a loop "
+        "through the recorder's clock) exchange ~400 timing messages a second; auto: global "
+        "when a market runs, distributed otherwise. Same results either way.")
 
 
 class Scenario(BaseModel):

@@ -122,14 +122,16 @@ def test_same_seed_gives_identical_parquet_and_concurrent_runs_do_not_mix(baseli
     assert len(ports) == 2
 
 
-def test_distributed_time_coordination_gives_the_same_results(baseline_run):
-    """The broker's global time grants (default) and the federates' own negotiation agree."""
+def test_global_time_coordination_gives_the_same_results(baseline_run):
+    """The broker's global time grants and the federates' own negotiation (what `auto`
+    picks without a market) give the same time series."""
     base, path, run_dir = baseline_run
-    out = base / "distributed"
+    out = base / "global"
     result = gridfed("run", str(path), "--out", str(out), "--set", "duration=3h",
-                     "--set", "broker.time_coordination=distributed")
+                     "--set", "broker.time_coordination=global")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "time_coordination: distributed" in (out / "scenario.yaml").read_text()
+    plans = [json.loads((d / "launch_plan.json").read_text())["broker"] for d in (run_dir, out)]
+    assert [p["time_coordination"] for p in plans] == ["distributed", "global"]
     pd.testing.assert_frame_equal(pd.read_parquet(run_dir / "timeseries.parquet"),
                                   pd.read_parquet(out / "timeseries.parquet"))
     assert_clean(out)
@@ -157,3 +159,8 @@ def test_dry_run_writes_configs_and_plan_only(tmp_path):
         "pv/injections"]
     assert not (tmp_path / "dry" / "timeseries.parquet").exists()
     assert not (tmp_path / "dry" / "logs").exists()
+    assert plan["broker"]["time_coordination"] == "distributed"  # auto, no market
+    result = gridfed("run", "market_ieee123", "--out", str(tmp_path / "market"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads((tmp_path / "market" / "launch_plan.json").read_text())
+    assert plan["broker"]["time_coordination"] == "global"  # auto: the market makes others wait
