@@ -108,7 +108,7 @@ def test_ctrl_c_stops_the_attacked_run_and_the_variants_beside_it(tmp_path):
     path = write_scenario(tmp_path / "attack_1b_long.yaml", short_1b())
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(path), "--out",
-                             str(out), "--set", "duration=6h", "--counterfactual",
+                             str(out), "--set", "duration=24h", "--counterfactual",
                              "--jobs", "3", "--timeout", "300"], cwd=REPO,
                             stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
