@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +24,12 @@ def gridfed(*args: str, timeout: float = 300, env_extra: dict[str, str] | None =
     env = dict(os.environ, COLUMNS="200", **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "runner", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def interruptible() -> None:
+    """`preexec_fn` of a child the test will Ctrl-C: a shell starts background jobs with
+    SIGINT ignored, and Python keeps an ignored SIGINT, so the signal would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def write_scenario(path: Path, data: dict) -> Path:

@@ -20,7 +20,7 @@ import yaml
 
 from runner.counterfactual import RUNS, comparison_markdown, variant_overrides
 from runner.schema import Scenario, ScenarioError, load_scenario
-from tests.conftest import REPO, assert_clean, gridfed, write_scenario
+from tests.conftest import REPO, assert_clean, gridfed, interruptible, write_scenario
 
 ATTACK_S = 420.0
 
@@ -108,9 +108,9 @@ def test_ctrl_c_stops_the_attacked_run_and_the_variants_beside_it(tmp_path):
     path = write_scenario(tmp_path / "attack_1b_long.yaml", short_1b())
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(path), "--out",
-                             str(out), "--set", "duration=24h", "--counterfactual",
+                             str(out), "--set", "duration=6h", "--counterfactual",
                              "--jobs", "3", "--timeout", "300"], cwd=REPO,
-                            stdout=subprocess.PIPE,
+                            preexec_fn=interruptible, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     dirs = [out, out / "counterfactual" / "no_mitigation", out / "counterfactual" / "no_attack"]
     def up(run_dir: Path) -> bool:  # broker listening and the recorder joined

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 
 from runner.compile import RECORDER_SLACK_STEPS
-from tests.conftest import REPO, assert_clean, gridfed, write_scenario
+from tests.conftest import REPO, assert_clean, gridfed, interruptible, write_scenario
 
 
 def base(duration="2h", **federates):
@@ -71,7 +71,8 @@ def test_ctrl_c_stops_everything(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(path), "--out",
                              str(run_dir), "--external", "ghost", "--timeout", "120"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=REPO, preexec_fn=interruptible, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     broker_log = run_dir / "logs" / "broker.log"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the federation is really up
