@@ -15,7 +15,6 @@ feeder's spot loads at that bus.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field, replace
 from itertools import chain
@@ -83,6 +82,7 @@ class MarketOperator:
         if missing:
             raise ValueError(f"SMOs not on feeder {config.feeder!r}: {missing[:5]}")
         self.smo_bus = np.array([network.bus_index[s] for s in self.smos], dtype=int)
+        self.bus_of = dict(zip(self.smos, self.smo_bus.tolist(), strict=True))  # SMO -> bus
         self.primary = PrimaryMarket(network, self.smos, config.primary.model_copy())
         self.t_primary = parse_seconds(config.primary_period)
         self.t_secondary = parse_seconds(config.secondary_period)
@@ -139,13 +139,10 @@ class MarketOperator:
         self.houses_now[resp.smo] = resp.achieved_kw
         if not resp.agents:
             return
-        if all(map(math.isfinite, resp.agent_scheduled_kw)):  # the usual case: no masking
-            self.commitment.update(resp.agents, np.asarray(resp.agent_scheduled_kw),
-                                   np.asarray(resp.agent_achieved_kw))
-            return
         sched = np.asarray(resp.agent_scheduled_kw)
-        ok = np.isfinite(sched)
-        agents = [a for a, k in zip(resp.agents, ok, strict=True) if k]
+        ok = np.isfinite(sched)  # agents without a schedule this period carry NaN
+        agents = resp.agents if ok.all() else [a for a, k in zip(resp.agents, ok, strict=True)
+                                                if k]
         self.commitment.update(agents, sched[ok], np.asarray(resp.agent_achieved_kw)[ok])
 
     def on_coefficients(self, upd: CoefficientUpdate) -> None:
@@ -344,7 +341,6 @@ class MarketOperator:
                       smo_q_kvar=full.smo_q_kvar[present],
                       shortfall_kw=full.shortfall_kw[present])
         price = price_all[present]
-        bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
         out.setpoints = self._smo_setpoints(t, (smos, agents, counts, res))
         out.dispatch.append(MarketDispatch(time=t, kind="secondary", smos=[
             SmoDispatch(smo=s, p0_kw=self.bids[s].p0_kw, p_min_kw=self.bids[s].p_min_kw,
@@ -359,7 +355,7 @@ class MarketOperator:
             q = bq.copy()
             pos = {s: i for i, s in enumerate(smos)}
             for s in self.smos:
-                j = bus_of[s]
+                j = self.bus_of[s]
                 if s in pos:
                     i = pos[s]
                     p[j] += res.smo_p_kw[i]
@@ -419,7 +415,6 @@ class MarketOperator:
         """
         if self.last is None:
             return []
-        bus_of = {s: j for s, j in zip(self.smos, self.smo_bus, strict=True)}
         columns: dict[str, dict[str, list]] = {}
         totals: dict[str, tuple[float, float]] = {}
         if sec is not None:
@@ -443,7 +438,7 @@ class MarketOperator:
                                   b.q0_kvar + self.adjust_q.get(s, 0.0)))
             out.append(Setpoint(time=t, smo=s, period_start=b.period_start,
                                 period_end=b.period_end, p_kw=p, q_kvar=q,
-                                price=float(self.last.dlmp[bus_of[s]]), **columns.get(s, {})))
+                                price=float(self.last.dlmp[self.bus_of[s]]), **columns.get(s, {})))
         return out
 
 
