@@ -2,7 +2,9 @@
 
 CONFIG.json = {"kind": ..., "runtime": RuntimeConfig, "config": <kind's config model>}.
 With GRIDFED_PROFILE=1 in the environment the federate runs under cProfile and writes
-`logs/<name>.prof` in the results folder (read it with `python -m pstats`).
+`logs/<name>.prof` in the results folder (read it with `python -m pstats`); with
+GRIDFED_TRACE=1 it writes `logs/<name>.trace.json`, the wall clock of every step's time
+request, grant and end (read them with `python benchmarks/critical_path.py RESULTS`).
 """
 
 from __future__ import annotations
@@ -32,15 +34,20 @@ def main(argv: list[str]) -> int:
     runtime = RuntimeConfig.model_validate(spec["runtime"])
     config = cls.config_model.model_validate(spec.get("config", {}))
     wrapper = cls(runtime, config)
-    if os.environ.get("GRIDFED_PROFILE") not in (None, "", "0"):
+    logs = Path(argv[0]).resolve().parent.parent / "logs"
+    trace = logs / f"{runtime.name}.trace.json" if _enabled("GRIDFED_TRACE") else None
+    if _enabled("GRIDFED_PROFILE"):
         import cProfile
 
-        profile_path = Path(argv[0]).resolve().parent.parent / "logs" / f"{runtime.name}.prof"
         with cProfile.Profile() as profiler:
-            code = run(wrapper)
-        profiler.dump_stats(profile_path)
+            code = run(wrapper, trace)
+        profiler.dump_stats(logs / f"{runtime.name}.prof")
         return code
-    return run(wrapper)
+    return run(wrapper, trace)
+
+
+def _enabled(variable: str) -> bool:
+    return os.environ.get(variable) not in (None, "", "0")
 
 
 if __name__ == "__main__":

@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import resource
 import sys
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import helics as h
@@ -209,6 +211,11 @@ class StepIO:
             h.helicsPublicationPublishString(pub, text)
 
     # ---- messages
+    def has_messages(self) -> bool:
+        """Whether any endpoint of this federate holds a message (one call for all of them:
+        a federate with an endpoint per SMO need not poll each one every step)."""
+        return bool(h.helicsFederateHasMessage(self.fed))
+
     def messages(self, port: str) -> Iterator[tuple[str, str]]:
         """Pending messages on a local endpoint as (source endpoint, raw JSON)."""
         ep = self._eps[port]
@@ -347,8 +354,12 @@ def step_times(cfg: RuntimeConfig) -> Iterator[tuple[int, float]]:
         yield k, cfg.start_time + k * cfg.period
 
 
-def run(wrapper: FederateWrapper) -> int:
-    """Join the federation, drive the time loop, leave cleanly. Returns a process exit code."""
+def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
+    """Join the federation, drive the time loop, leave cleanly. Returns a process exit code.
+
+    `trace`: write there, per step, [HELICS time, wall clock of the request, of the grant,
+    of the end of the step] (`time.monotonic`, one clock for all processes of the machine),
+    so `benchmarks/critical_path.py` can tell which federate each step waited for."""
     cfg = wrapper.runtime
     clock = {"start": time.perf_counter()}
     fed = _create_federate(cfg)
@@ -364,13 +375,20 @@ def run(wrapper: FederateWrapper) -> int:
         h.helicsFederateEnterExecutingMode(fed)
         clock["executing"] = time.perf_counter()
         offset = cfg.phase * PHASE_EPSILON
+        stamps: list[tuple[float, float, float, float]] = []
         for k, t in step_times(cfg):
             target = t + offset
+            requested = time.monotonic()
             granted = h.helicsFederateRequestTime(fed, target)
             if granted + 1e-9 < target:  # HELICS ended the time loop: the federation stopped
                 raise FederationStopped(f"{cfg.name}: granted {granted}, requested {target}")
+            started = time.monotonic()
             io.time, io.step = t, k
             wrapper.on_step(io)
+            if trace is not None:
+                stamps.append((target, requested, started, time.monotonic()))
+        if trace is not None:
+            trace.write_text(json.dumps(stamps))
         clock["looped"] = time.perf_counter()
         if io._filters:
             # a filter acts in its owner's core: the owner stays until every other federate
@@ -412,7 +430,9 @@ def _log_timing(name: str, clock: dict[str, float], steps: int) -> None:
     have = [m for m in marks if m in clock] + ["end"]
     clock["end"] = time.perf_counter()
     parts = [f"{b}={clock[b] - clock[a]:.3f}s" for a, b in zip(have, have[1:], strict=False)]
-    print(f"gridfed timing {name}: {' '.join(parts)} steps={steps + 1}", flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # all threads, HELICS's included
+    print(f"gridfed timing {name}: {' '.join(parts)} steps={steps + 1} "
+          f"cpu_user={usage.ru_utime:.3f}s cpu_sys={usage.ru_stime:.3f}s", flush=True)
 
 
 class BrokerHandle:
