@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
 from federates.iot import attacks
 from federates.iot.ev import connected
-from federates.iot.flex import Flexibility, Range, device_ranges, split, split_groups
+from federates.iot.flex import (
+    Flexibility,
+    Groups,
+    Range,
+    device_ranges,
+    split,
+    split_groups,
+)
 from federates.iot.model import PopulationModel, StepResult
 from federates.messages import (
     AttackCommand,
@@ -33,12 +41,36 @@ from federates.messages import (
 )
 
 PCTS = (5, 25, 50, 75, 95)
+_PCT_Q = np.true_divide(PCTS, 100)
+
+
+@cache
+def _pct_points(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbour ranks, weights and upper-half mask of the PCTS percentiles of n values,
+    computed as np.percentile's default 'linear' method does."""
+    virtual = (n - 1) * _PCT_Q
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    above = virtual >= n - 1
+    prev[above], nxt[above] = -1, -1
+    gamma = virtual - prev
+    return prev.astype(np.intp), nxt.astype(np.intp), gamma, gamma >= 0.5
 
 
 def _pct(x: np.ndarray) -> dict[str, float]:
+    """PCTS percentiles of x, bit for bit np.percentile(x, PCTS) (one sort and the same
+    interpolation arithmetic, without np.percentile's per-call overhead)."""
     if len(x) == 0:
         return {}
-    return {f"p{q}": float(v) for q, v in zip(PCTS, np.percentile(x, PCTS), strict=True)}
+    ordered = np.sort(x)
+    if np.isnan(ordered[-1]):  # np.percentile: NaN anywhere gives NaN everywhere
+        values = [float("nan")] * len(PCTS)
+    else:
+        prev, nxt, gamma, upper = _pct_points(len(x))
+        a, b = ordered[prev], ordered[nxt]
+        diff = b - a
+        values = np.where(upper, b - diff * (1 - gamma), a + diff * gamma).tolist()
+    return {f"p{q}": v for q, v in zip(PCTS, values, strict=True)}
 
 
 @dataclass
@@ -54,6 +86,8 @@ class Coordinator:
     flex: Flexibility | None = None
     scheduled: np.ndarray = field(default_factory=lambda: np.zeros(0))
     attacks_active: dict[str, attacks.ActiveAttack] = field(default_factory=dict)
+
+    _COLUMN_KEYS = ("agents", *FlexibilityBid.COLUMNS)
 
     def __post_init__(self) -> None:
         n = self.model.pop.n_houses
@@ -73,6 +107,9 @@ class Coordinator:
         self._smo_order = np.concatenate([np.zeros(0, dtype=int), *self._smo_houses])
         self._smo_names = [[self._names[i] for i in h.tolist()] for h in self._smo_houses]
         self._smo_bounds = np.cumsum([0] + [len(h) for h in self._smo_houses]).tolist()
+        self._order_names = [self._names[i] for i in self._smo_order.tolist()]
+        self._smo_groups = Groups(np.array(self._smo_bounds[:-1], dtype=int),
+                                  len(self._smo_order))
 
     # ---------------------------------------------------------------- bids
     def bids(self, t_start: float, time: float) -> list[FlexibilityBid]:
@@ -95,31 +132,46 @@ class Coordinator:
         beta = self.beta_per_band / p.comfort_band
         has_gen = f.gen_headroom > 1e-9
         order, bounds = self._smo_order, self._smo_bounds
+        ranges = np.stack([f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi, f.agent_q.lo,
+                           f.agent_q.hi])[:, order]  # houses in SMO order
         if self.agent_detail:
-            cols = dict(zip(FlexibilityBid.COLUMNS, np.stack(np.broadcast_arrays(
-                f.agent.p0, f.agent_q.p0, f.agent.lo, f.agent.hi, f.agent_q.lo, f.agent_q.hi,
-                np.where(has_gen, self.alpha_gen, 0.0), beta, f.gen_headroom))[:, order]
-                .tolist(), strict=True))
-            names = [self._names[i] for i in order.tolist()]
+            coefs = np.stack(np.broadcast_arrays(np.where(has_gen, self.alpha_gen, 0.0), beta,
+                                                 f.gen_headroom))[:, order]
+            spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+            names = self._order_names
+            # per SMO: its agents and its slice of every column
+            columns = list(zip([names[a:b] for a, b in spans], *(
+                [v[a:b] for a, b in spans] for v in np.vstack([ranges, coefs]).tolist()),
+                strict=True))
+        # SMO totals, and 1 / sum(1 / beta) over each SMO's flexible houses
+        totals = self._smo_groups.sum(ranges).T.tolist()
+        flexible = (f.agent.hi - f.agent.lo > 1e-9)[order]
+        inv_sum, n_flexible = self._segment_sums((1.0 / beta)[order], flexible)
+        agg_beta = np.divide(1.0, inv_sum, out=np.zeros_like(inv_sum),
+                             where=n_flexible > 0).tolist()
+        gen = np.bincount(self._smo_groups.of[has_gen[order]], minlength=len(p.smos)) > 0
         out = []
         for s, smo in enumerate(p.smos):
-            idx = self._smo_houses[s]
-            flexible = idx[f.agent.hi[idx] - f.agent.lo[idx] > 1e-9]
-            agg_beta = 1.0 / np.sum(1.0 / beta[flexible]) if len(flexible) else 0.0
+            p0, q0, lo, hi, q_lo, q_hi = totals[s]
             bid = {
                 "time": time, "smo": smo, "period_start": f.t0, "period_end": f.t1,
-                "p0_kw": float(f.agent.p0[idx].sum()), "q0_kvar": float(f.agent_q.p0[idx].sum()),
-                "p_min_kw": float(f.agent.lo[idx].sum()), "p_max_kw": float(f.agent.hi[idx].sum()),
-                "q_min_kvar": float(f.agent_q.lo[idx].sum()),
-                "q_max_kvar": float(f.agent_q.hi[idx].sum()),
-                "alpha": self.alpha_gen if has_gen[idx].any() else 0.0, "beta": float(agg_beta)}
+                "p0_kw": p0, "q0_kvar": q0, "p_min_kw": lo, "p_max_kw": hi,
+                "q_min_kvar": q_lo, "q_max_kvar": q_hi,
+                "alpha": self.alpha_gen if gen[s] else 0.0, "beta": agg_beta[s]}
             if self.agent_detail:
-                a, b = bounds[s], bounds[s + 1]
-                bid["agents"] = names[a:b]
-                bid.update((c, v[a:b]) for c, v in cols.items())
+                bid.update(zip(self._COLUMN_KEYS, columns[s], strict=True))
             out.append(bid)
-            self.awaiting[s] = f.t1
+        self.awaiting[:] = f.t1
         return out
+
+    def _segment_sums(self, x: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-SMO sums of the kept entries of x (last axis in SMO order, like keep), each
+        bit for bit `x_smo[keep_smo].sum()`; and the number kept per SMO."""
+        if keep.all():
+            return self._smo_groups.sum(x), np.diff(self._smo_bounds)
+        counts = np.bincount(self._smo_groups.of[keep], minlength=len(self.model.pop.smos))
+        starts = np.cumsum(counts) - counts
+        return Groups(starts, int(counts.sum())).sum(x[..., keep]), counts
 
     # ---------------------------------------------------------------- setpoints
     def apply_setpoint(self, sp: Setpoint) -> bool:
@@ -137,40 +189,56 @@ class Coordinator:
             return [s is not None for s in pos]
         assert f is not None
         shared = self._split_shared([(s, sp) for s, sp in latest.items() if not sp.agents])
-        houses, delta, q_inv, until = [], [], [], []
+        # SMOs listing all their agents in order (the usual case) are clipped in one pass
+        # after the loop; the others get their targets SMO by SMO
+        houses: dict[bool, list[np.ndarray]] = {False: [], True: []}
+        until: dict[bool, list[float]] = {False: [], True: []}
+        target, q_target = [], []
+        listed_p: list[float] = []
+        listed_q: list[float] = []
         for s, sp in latest.items():
             self.awaiting[s] = np.nan
             idx = self._smo_houses[s]
+            listed = bool(sp.agents) and sp.agents == self._smo_names[s]
+            houses[listed].append(idx)
+            until[listed].append(min(sp.period_end, f.t1) if sp.period_end > sp.period_start
+                                 else f.t1)
+            if listed:
+                listed_p += sp.agent_p_kw
+                listed_q += sp.agent_q_kvar
+                continue
             r = Range(f.agent.p0[idx], f.agent.lo[idx], f.agent.hi[idx])
             rq = Range(f.agent_q.p0[idx], f.agent_q.lo[idx], f.agent_q.hi[idx])
-            if sp.agents and sp.agents == self._smo_names[s]:  # usual: all, in order
-                target = np.clip(np.array(sp.agent_p_kw), r.lo, r.hi)
-                q_target = np.clip(sp.agent_q_kvar, rq.lo, rq.hi)
-            elif sp.agents:
+            if sp.agents:
                 names = self._smo_names[s]
                 given = dict(zip(sp.agents, sp.agent_p_kw, strict=True))
-                target = np.clip(np.array([given.get(a, x) for a, x in
-                                           zip(names, r.p0.tolist(), strict=True)]),
-                                 r.lo, r.hi)
+                target.append(np.clip(np.array([given.get(a, x) for a, x in
+                                                zip(names, r.p0.tolist(), strict=True)]),
+                                      r.lo, r.hi))
                 given_q = dict(zip(sp.agents, sp.agent_q_kvar, strict=True))
-                q_target = np.clip([given_q.get(a, x) for a, x in
-                                    zip(names, rq.p0.tolist(), strict=True)], rq.lo, rq.hi)
+                q_target.append(np.clip([given_q.get(a, x) for a, x in
+                                         zip(names, rq.p0.tolist(), strict=True)],
+                                        rq.lo, rq.hi))
             elif s in shared:
-                target, q_target = shared[s]
+                target.append(shared[s][0])
+                q_target.append(shared[s][1])
             else:
-                target = split(sp.p_kw, r, p.trust[idx])
-                q_target = split(sp.q_kvar, rq, p.trust[idx])
-            self.scheduled[idx] = target
-            houses.append(idx)
-            delta.append(target - r.p0)
-            q_inv.append(q_target - rq.lo - (rq.hi - rq.lo) / 2)
-            until.append(min(sp.period_end, f.t1) if sp.period_end > sp.period_start else f.t1)
-        idx = np.concatenate(houses)
+                target.append(split(sp.p_kw, r, p.trust[idx]))
+                q_target.append(split(sp.q_kvar, rq, p.trust[idx]))
+        if houses[True]:
+            idx = np.concatenate(houses[True])
+            target.append(np.clip(np.array(listed_p), f.agent.lo[idx], f.agent.hi[idx]))
+            q_target.append(np.clip(np.array(listed_q), f.agent_q.lo[idx], f.agent_q.hi[idx]))
+        groups = houses[False] + houses[True]
+        idx = np.concatenate(groups)
+        tgt, q_tgt = np.concatenate(target), np.concatenate(q_target)
+        self.scheduled[idx] = tgt
         m.disp_cooling[idx] = f.cooling[idx]
         m.disp_hp_max[idx] = f.hvac_cap[idx]
-        self._to_devices(idx, np.concatenate(delta))
-        self._q_to_inverters(idx, np.concatenate(q_inv))
-        m.disp_until[idx] = np.repeat(until, [len(h) for h in houses])
+        self._to_devices(idx, tgt - f.agent.p0[idx])
+        q_lo, q_hi = f.agent_q.lo[idx], f.agent_q.hi[idx]
+        self._q_to_inverters(idx, q_tgt - q_lo - (q_hi - q_lo) / 2)
+        m.disp_until[idx] = np.repeat(until[False] + until[True], [len(h) for h in groups])
         return [s is not None for s in pos]
 
     def _split_shared(self, items: list[tuple[int, Setpoint]]
@@ -288,19 +356,23 @@ class Coordinator:
         p = self.model.pop
         t = res.time if time is None else time
         steps = np.maximum(self.resp_steps, 1.0)
-        sched_l = (self.resp_sched / steps).tolist()
-        kw_l, names = (self.resp_kw / steps).tolist(), self._names
+        # active houses in SMO order; SMO s owns positions bounds[s]:bounds[s + 1] of them
+        keep = active[self._smo_order]
+        ids = self._smo_order[keep]
+        (sched_sum, kw_sum), counts = self._segment_sums(
+            np.stack([sched[self._smo_order], res.house_kw[self._smo_order]]), keep)
+        bounds = np.cumsum(np.append(0, counts)).tolist()
+        sched_sum, kw_sum = sched_sum.tolist(), kw_sum.tolist()
+        names = [self._names[i] for i in ids.tolist()]
+        sched_l = (self.resp_sched / steps)[ids].tolist()
+        kw_l = (self.resp_kw / steps)[ids].tolist()
         out = []
-        for s in np.flatnonzero(np.bincount(p.smo_index[active], minlength=len(p.smos))):
-            idx = self._smo_houses[s]
-            idx = idx[active[idx]]
-            ids = idx.tolist()
+        for s in np.flatnonzero(counts).tolist():
+            a, b = bounds[s], bounds[s + 1]
             out.append({
-                "time": t, "smo": p.smos[s], "scheduled_kw": float(sched[idx].sum()),
-                "achieved_kw": float(res.house_kw[idx].sum()),
-                "agents": [names[i] for i in ids],
-                "agent_scheduled_kw": [sched_l[i] for i in ids],
-                "agent_achieved_kw": [kw_l[i] for i in ids]})
+                "time": t, "smo": p.smos[s], "scheduled_kw": sched_sum[s],
+                "achieved_kw": kw_sum[s], "agents": names[a:b],
+                "agent_scheduled_kw": sched_l[a:b], "agent_achieved_kw": kw_l[a:b]})
         self.resp_kw[:], self.resp_sched[:], self.resp_steps[:] = 0.0, 0.0, 0.0
         return out
 
@@ -323,18 +395,24 @@ class Coordinator:
         return out
 
     def summary(self, res: StepResult) -> PopulationSummary:
+        return PopulationSummary.model_validate(self.summary_dict(res))
+
+    def summary_dict(self, res: StepResult, time: float | None = None) -> dict:
+        """`summary` as a plain PopulationSummary dict (JSON-ready, fields in the model's
+        order), stamped `time` (default: the step's time)."""
         m, p = self.model, self.model.pop
         plugged = connected(p.ev, res.time)
-        return PopulationSummary(
-            time=res.time, total_kw=float(res.bus_kw.sum()), total_kvar=float(res.bus_kvar.sum()),
-            load_kw={"hvac": float(res.hvac_kw.sum()), "waterheater": float(res.wh_kw.sum()),
-                     "pv": float(res.pv_kw.sum()), "battery": float(res.bat_kw.sum()),
-                     "ev": float(res.ev_kw.sum()), "base": float(res.base_kw.sum()),
-                     "residual": float(p.residual_kw.sum())},
-            temp_c=_pct(m.ta), wh_temp_c=_pct(m.wh_temp),
-            soc=_pct(m.bat_e / p.battery.capacity_kwh) if len(p.bat_house) else {},
-            ev_soc=_pct(m.ev_soc[plugged]) if plugged.any() else {},
-            comfort_violations=int(m.comfort_violations().sum()),
-            hvac_on_fraction=float(np.mean(res.hvac_kw > 0)) if p.n_houses else 0.0,
-            dispatched_agents=int((res.time < m.disp_until).sum()),
-            attacked_agents=int(m.attacked().sum()))
+        return {
+            "time": res.time if time is None else time,
+            "total_kw": float(res.bus_kw.sum()), "total_kvar": float(res.bus_kvar.sum()),
+            "load_kw": {"hvac": float(res.hvac_kw.sum()), "waterheater": float(res.wh_kw.sum()),
+                        "pv": float(res.pv_kw.sum()), "battery": float(res.bat_kw.sum()),
+                        "ev": float(res.ev_kw.sum()), "base": float(res.base_kw.sum()),
+                        "residual": float(p.residual_kw.sum())},
+            "temp_c": _pct(m.ta), "wh_temp_c": _pct(m.wh_temp),
+            "soc": _pct(m.bat_e / p.battery.capacity_kwh) if len(p.bat_house) else {},
+            "ev_soc": _pct(m.ev_soc[plugged]) if plugged.any() else {},
+            "comfort_violations": int(m.comfort_violations().sum()),
+            "hvac_on_fraction": float(np.mean(res.hvac_kw > 0)) if p.n_houses else 0.0,
+            "dispatched_agents": int((res.time < m.disp_until).sum()),
+            "attacked_agents": int(m.attacked().sum())}

@@ -27,7 +27,7 @@ from federates.iot.config import IotConfig
 from federates.iot.model import StepResult, settled_model
 from federates.iot.population import Population, build
 from federates.iot.weather import load as load_weather
-from federates.messages import AttackCommand, GridState, Injection, InjectionSet, Setpoint
+from federates.messages import AttackCommand, GridState, InjectionSet, Setpoint
 from federates.runtime import (
     Endpoint,
     FederateWrapper,
@@ -56,12 +56,14 @@ def build_population(config: IotConfig) -> Population:
     return build(config.population, load_table(config), seed=config.seed or 0)
 
 
-def injections(pop: Population, res: StepResult, source: str, per_phase: bool,
-               time: float) -> InjectionSet:
-    items: list[Injection] = []
+def injection_dict(pop: Population, res: StepResult, source: str, per_phase: bool,
+                   time: float) -> dict[str, Any]:
+    """InjectionSet fields as a plain dict (JSON-ready, no pydantic objects: the federate
+    serialises it with pydantic-core, the same text as the model's `to_wire`)."""
     if per_phase:
-        for (bus, phase), p, q in zip(pop.bus_phases, res.bus_kw, res.bus_kvar, strict=True):
-            items.append(Injection(bus=bus, p_kw=float(p), q_kvar=float(q), phases=[phase]))
+        items = [{"bus": bus, "p_kw": p, "q_kvar": q, "phases": [phase]}
+                 for (bus, phase), p, q in zip(pop.bus_phases, res.bus_kw.tolist(),
+                                               res.bus_kvar.tolist(), strict=True)]
     else:
         by_bus: dict[str, list] = {}
         for (bus, phase), p, q in zip(pop.bus_phases, res.bus_kw, res.bus_kvar, strict=True):
@@ -69,9 +71,14 @@ def injections(pop: Population, res: StepResult, source: str, per_phase: bool,
             acc[0] += p
             acc[1] += q
             acc[2].append(phase)
-        items = [Injection(bus=b, p_kw=float(p), q_kvar=float(q), phases=sorted(ph))
+        items = [{"bus": b, "p_kw": float(p), "q_kvar": float(q), "phases": sorted(ph)}
                  for b, (p, q, ph) in by_bus.items()]
-    return InjectionSet(source=source, time=time, items=items)
+    return {"source": source, "time": float(time), "items": items}
+
+
+def injections(pop: Population, res: StepResult, source: str, per_phase: bool,
+               time: float) -> InjectionSet:
+    return InjectionSet.model_validate(injection_dict(pop, res, source, per_phase, time))
 
 
 class IotFederate(FederateWrapper):
@@ -147,19 +154,24 @@ class IotFederate(FederateWrapper):
         cfg, dt = self.config, self.runtime.period
         t = io.time + self.offset
         self._voltages(io)
-        for _, raw in io.messages("attack"):
-            self.coord.on_attack(AttackCommand.from_wire(raw))
-        received = [sp.model_copy(update={"period_start": sp.period_start + self.offset,
-                                          "period_end": sp.period_end + self.offset})
-                    for smo in self.pop.smos for sp in io.receive(f"sp_{smo}", Setpoint)]
-        if received:
-            self.coord.apply_setpoints(received)
+        if io.has_messages():  # one HELICS call instead of polling every endpoint
+            for _, raw in io.messages("attack"):
+                self.coord.on_attack(AttackCommand.from_wire(raw))
+            received = [sp for smo in self.pop.smos for sp in io.receive(f"sp_{smo}", Setpoint)]
+            if self.offset:
+                received = [sp.model_copy(update={"period_start": sp.period_start + self.offset,
+                                                  "period_end": sp.period_end + self.offset})
+                            for sp in received]
+            if received:
+                self.coord.apply_setpoints(received)
         res = self.model.step(t, dt)
-        io.publish("injections", injections(self.pop, res, io.name, cfg.per_phase, io.time))
-        io.publish("summary", self.coord.summary(res).model_copy(update={"time": io.time}))
-        dests = [d for d in (cfg.market, cfg.resilience) if d]
         # payloads are built as plain dicts and serialised once by pydantic-core (the same
         # JSON as the pydantic models would give, without validating thousands of them)
+        io.publish("injections", to_json(injection_dict(self.pop, res, io.name, cfg.per_phase,
+                                                        io.time), inf_nan_mode="null").decode())
+        io.publish("summary", to_json(self.coord.summary_dict(res, io.time),
+                                      inf_nan_mode="null").decode())
+        dests = [d for d in (cfg.market, cfg.resilience) if d]
         if dests:
             period = cfg.response_period_s
             period = cfg.market_period_s if period is None else period

@@ -19,6 +19,7 @@ the setpoint, available PV, battery self-consumption, uncontrolled EV charging.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,20 +98,19 @@ def hvac_range(m: PopulationModel, t0: float, dt: float, n_steps: int
     strips = h.aux_cap_kw if h.aux_cap_kw is not None else np.zeros(p.n_houses)
     aux = np.where(cooling | (h.heat_type != th.HEAT_PUMP), 0.0, strips)
     prop = m.propagator(dt)
-    zero = np.zeros(p.n_houses)
-    states = [(m.ta.copy(), m.tm.copy()) for _ in range(3)]  # q = 0, 1 kW compressor, 1 kW aux
-    traj: list[list[np.ndarray]] = [[], [], []]
+    # the three runs (q = 0, 1 kW compressor, 1 kW aux) as the rows of one state
+    ta, tm = np.repeat(m.ta[None, :], 3, axis=0), np.repeat(m.tm[None, :], 3, axis=0)
+    zero, one = np.zeros(p.n_houses), np.ones(p.n_houses)
+    traj = []
     caps = []
     for k in range(n_steps):
-        base, solar, to, _ = m.gains(t0 + k * dt)
-        lim = th.hvac_limits(p.house.hvac, to)
+        c = m.conditions(t0 + k * dt)
+        base, solar, to, lim = c.base, c.solar, c.to, c.lim
         p_full = np.where(cooling, lim.cool_p_kw, lim.heat_p_kw)
         q_per_kw = np.where(cooling, -lim.cool_q_kw, lim.heat_q_kw) / np.maximum(p_full, 1e-9)
-        to_v = np.full(p.n_houses, to)
-        for s, q in enumerate((zero, q_per_kw, np.ones(p.n_houses))):
-            qa, qm = th.split_gains(q, base, solar)
-            states[s] = th.etp_step(p.house.etp, prop, *states[s], to_v, qa, qm)
-            traj[s].append(states[s][0])
+        qa, qm = th.split_gains(np.stack([zero, q_per_kw, one]), base, solar)
+        ta, tm = th.etp_step(p.house.etp, prop, ta, tm, np.full(p.n_houses, to), qa, qm)
+        traj.append(ta)
         caps.append(p_full)
         if k == 0:
             q_hold = p.house.etp.ua * (sp - to) - base - solar  # steady heat to hold sp
@@ -118,8 +118,9 @@ def hvac_range(m: PopulationModel, t0: float, dt: float, n_steps: int
             q_full = np.abs(q_per_kw) * p_full
             p0 = np.where(need <= q_full, need / np.maximum(np.abs(q_per_kw), 1e-9),
                           p_full + np.minimum(need - q_full, aux))
-    a = np.array(traj[0])
-    b1, b2 = np.array(traj[1]) - a, np.array(traj[2]) - a
+    runs = np.array(traj)  # (step, run, house)
+    a = runs[:, 0]
+    b1, b2 = runs[:, 1] - a, runs[:, 2] - a
     cap = np.min(np.array(caps), axis=0)
     # comfort interval of the mode, kept between the two setpoints so the mode cannot flip
     band = p.comfort_band
@@ -168,7 +169,8 @@ def device_ranges(m: PopulationModel, t0: float, dt: float, n_steps: int) -> Fle
     period = dt * n_steps
     hv, hv_cap = hvac_range(m, t0, dt, n_steps)
     wr = wh_range(m, t0, dt, n_steps)
-    avail_k = np.array([available_kw(p.pv, *_ghi_to(m, t0 + k * dt)) for k in range(n_steps)])
+    avail_k = np.array([available_kw(p.pv, c.ghi, c.to) for c in
+                        (m.conditions(t0 + k * dt) for k in range(n_steps))])
     avail = avail_k.min(axis=0) if len(p.pv_house) else np.zeros(0)
     avail_max = avail_k.max(axis=0) if len(p.pv_house) else np.zeros(0)
     pvr = Range(-avail, -avail, np.zeros_like(avail))
@@ -210,11 +212,6 @@ def device_ranges(m: PopulationModel, t0: float, dt: float, n_steps: int) -> Fle
                        Range(q0, q_lo, q_hi), gen, pv_qcap, bat_qcap, hv_cap)
 
 
-def _ghi_to(m: PopulationModel, t: float) -> tuple[float, float]:
-    to, ghi = m.weather.at(t)
-    return float(ghi), float(to)
-
-
 def waterfill(delta: float, caps: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Split delta (>= 0) as x_i = min(cap_i, lam w_i) with sum x = delta (bisection on lam)."""
     caps = np.maximum(caps, 0.0)
@@ -247,8 +244,8 @@ def split(target: float, r: Range, weights: np.ndarray) -> np.ndarray:
 
 
 
-class _Groups:
-    """Segments of a concatenated array (group k starts at starts[k], non-empty groups).
+class Groups:
+    """Segments of a concatenated array (group k starts at starts[k]; empty groups sum to 0).
     `sum` gives each group's sum bit for bit as `segment.sum()` would (numpy's pairwise
     summation depends on the length, so groups of one length are summed as the rows of one
     2-D array; np.add.reduceat sums sequentially and would differ in the last bits)."""
@@ -263,16 +260,29 @@ class _Groups:
                         for size in np.unique(sizes)]
 
     def sum(self, x: np.ndarray) -> np.ndarray:
-        out = np.empty(self.n_groups)
+        """Group sums along the last axis of x (shape (..., n) -> (..., n_groups)). Leading
+        axes are folded into the rows of one C-contiguous 2-D sum: a 3-D or non-contiguous
+        sum over the last axis does not always add in the order the 1-D one does."""
+        if x.ndim == 1:  # x[cols] is already a C-contiguous 2-D array
+            out = np.empty(self.n_groups)
+            for rows, cols in self.classes:
+                out[rows] = x[cols].sum(axis=1)
+            return out
+        lead = x.shape[:-1]
+        out = np.empty(lead + (self.n_groups,))
         for rows, cols in self.classes:
-            out[rows] = x[cols].sum(axis=1)
+            part = np.ascontiguousarray(x[..., cols]).reshape(
+                math.prod(lead) * len(rows), cols.shape[1]).sum(axis=1)
+            out[..., rows] = part.reshape(lead + (len(rows),))
         return out
 
 
 def waterfill_groups(delta: np.ndarray, caps: np.ndarray, weights: np.ndarray,
-                     groups: _Groups) -> np.ndarray:
+                     groups: Groups) -> np.ndarray:
     """`waterfill` of several groups at once (group k gets delta[k]); the same bisection,
-    step for step and bit for bit, as the one-group version."""
+    step for step and bit for bit, as the one-group version. It stops early once an
+    iteration leaves (lo, hi) of every group whose result depends on them unchanged:
+    every later one would repeat it exactly."""
     caps = np.maximum(caps, 0.0)
     g = groups.of
     total = groups.sum(caps)
@@ -280,11 +290,15 @@ def waterfill_groups(delta: np.ndarray, caps: np.ndarray, weights: np.ndarray,
     lo = np.zeros(groups.n_groups)
     hi = np.maximum.reduceat(np.where(w > 0, caps / np.maximum(w, 1e-300), 0.0),
                              groups.starts)
+    bisected = ~((delta >= total) | (delta <= 0) | (total <= 0))  # the rest ignore lo, hi
     for _ in range(100):
         lam = 0.5 * (lo + hi)
         below = groups.sum(np.minimum(caps, lam[g] * w)) < delta
-        lo = np.where(below, lam, lo)
-        hi = np.where(below, hi, lam)
+        new_lo, new_hi = np.where(below, lam, lo), np.where(below, hi, lam)
+        if np.array_equal(new_lo[bisected], lo[bisected]) and \
+                np.array_equal(new_hi[bisected], hi[bisected]):
+            break
+        lo, hi = new_lo, new_hi
     out = np.where((delta >= total)[g], caps, np.minimum(caps, hi[g] * w))
     return np.where(((delta <= 0) | (total <= 0))[g], 0.0, out)
 
@@ -293,7 +307,7 @@ def split_groups(targets: np.ndarray, r: Range, weights: np.ndarray,
                  starts: np.ndarray) -> np.ndarray:
     """`split` of several non-empty groups at once (group k: members starts[k] to
     starts[k + 1] of r and weights, target targets[k]); same result as one `split` each."""
-    groups = _Groups(np.asarray(starts), len(r.p0))
+    groups = Groups(np.asarray(starts), len(r.p0))
     delta = np.asarray(targets, dtype=float) - groups.sum(r.p0)
     up = (delta >= 0)[groups.of]
     caps = np.where(up, r.hi - r.p0, r.p0 - r.lo)

@@ -27,6 +27,25 @@ from federates.iot.weather import Weather
 TAN_HOUSE = float(np.tan(np.arccos(HOUSE_PF)))
 SOLAR_INCIDENCE = 0.5  # mean irradiance on windows / GHI
 BALANCE_POINT_C = 18.3
+_FMAX = float(np.finfo(float).max)
+
+
+def nan0(x: np.ndarray) -> np.ndarray:
+    """np.nan_to_num of a float array (NaN -> 0, +-inf -> +-largest float), bit for bit,
+    without its per-call overhead (a step needs it for every dispatch array)."""
+    return np.minimum(np.maximum(np.where(np.isnan(x), 0.0, x), -_FMAX), _FMAX)
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a step at time t sees from outside: base load and solar gain per house,
+    outdoor temperature, GHI, and the HVAC limits at that temperature (read-only arrays)."""
+
+    base: np.ndarray
+    solar: np.ndarray
+    to: float
+    ghi: float
+    lim: th.HvacLimits
 
 
 @dataclass
@@ -55,6 +74,8 @@ class PopulationModel:
 
     def __init__(self, pop: Population, weather: Weather, start_time: float = 0.0):
         self.pop, self.weather = pop, weather
+        # conditions by time: a bid's look-ahead computes those of the next steps
+        self._conditions: dict[float, Conditions] = {}
         n = pop.n_houses
         # season from the day's mean outdoor temperature (degree-day base 18.3 degC)
         cooling = np.full(n, float(np.mean(weather.temp_c)) >= BALANCE_POINT_C)
@@ -62,8 +83,8 @@ class PopulationModel:
         self.ta = np.where(cooling, pop.cool_sp, pop.heat_sp) + pop.init_offset
         self.tm = self.ta.copy()
         # thermostats at a random phase of their cycle, on with the expected duty cycle
-        base, solar, to, _ = self.gains(start_time)
-        lim = th.hvac_limits(pop.house.hvac, to)
+        c = self.conditions(start_time)
+        base, solar, to, lim = c.base, c.solar, c.to, c.lim
         q_hold = pop.house.etp.ua * (self.ta - to) - base - solar  # heat needed to hold Ta
         duty = np.where(cooling, -q_hold / np.maximum(lim.cool_q_kw, 1e-9),
                         q_hold / np.maximum(lim.heat_q_kw, 1e-9))
@@ -90,6 +111,7 @@ class PopulationModel:
         self.disp_cooling = np.ones(n, bool)  # HVAC mode frozen while dispatched
         self.disp_hp_max = np.zeros(n)  # compressor share of a heating dispatch [kW]
         self._props: dict[float, th.EtpPropagator] = {}
+        self._aux_cap = np.nan_to_num(pop.house.hvac.aux_cap_kw)
         self.v_pu: np.ndarray | None = None  # per (bus, phase), for volt-var
 
     # ---------------------------------------------------------------- helpers
@@ -105,10 +127,22 @@ class PopulationModel:
 
     def gains(self, t: float) -> tuple[np.ndarray, np.ndarray, float, float]:
         """(base load kW per house, solar gain kW per house, To, GHI) at time t."""
-        to, ghi = self.weather.at(t)
-        base = self.pop.base_kw * base_factor(t, self.pop.base_skew_s)
-        solar = self.pop.house.solar_factor_m2 * SOLAR_INCIDENCE * ghi / 1000.0
-        return base, solar, float(to), float(ghi)
+        c = self.conditions(t)
+        return c.base, c.solar, c.to, c.ghi
+
+    def conditions(self, t: float) -> Conditions:
+        """Inputs at time t, computed once per t (the step and the bids' look-ahead both
+        need them); entries before the last stepped time are dropped by `step`."""
+        c = self._conditions.get(t)
+        if c is None:
+            to, ghi = self.weather.at(t)
+            base = self.pop.base_kw * base_factor(t, self.pop.base_skew_s)
+            solar = self.pop.house.solar_factor_m2 * SOLAR_INCIDENCE * ghi / 1000.0
+            lim = th.hvac_limits(self.pop.house.hvac, float(to))
+            for a in (base, solar, lim.cool_q_kw, lim.cool_p_kw, lim.heat_q_kw, lim.heat_p_kw):
+                a.flags.writeable = False  # shared by every user of this time's conditions
+            c = self._conditions[t] = Conditions(base, solar, float(to), float(ghi), lim)
+        return c
 
     def attacked(self) -> np.ndarray:
         return (self.force != 0) | (self.sp_offset != 0) | self.dg_off
@@ -126,8 +160,10 @@ class PopulationModel:
     # ---------------------------------------------------------------- the step
     def step(self, t: float, dt: float) -> StepResult:
         p = self.pop
-        base, solar, to, ghi = self.gains(t)
-        lim = th.hvac_limits(p.house.hvac, to)
+        c = self.conditions(t)
+        for stale in [k for k in self._conditions if k < t]:
+            del self._conditions[stale]
+        base, solar, to, ghi, lim = c.base, c.solar, c.to, c.ghi, c.lim
         active = self.dispatched(t)
 
         # HVAC: thermostat (with attack offsets), then dispatch, then forcing
@@ -145,11 +181,11 @@ class PopulationModel:
             self.ta > p.cool_sp, True, np.where(self.ta < p.heat_sp, False, self.mode_cool)))
         cooling = self.mode_cool
         use = active & ~np.isnan(self.disp_hvac)
-        d_c = np.clip(np.nan_to_num(self.disp_hvac) / np.maximum(lim.cool_p_kw, 1e-9), 0, 1)
-        hp_kw = np.minimum(np.nan_to_num(self.disp_hvac), self.disp_hp_max)
+        disp_hvac = nan0(self.disp_hvac)
+        d_c = np.clip(disp_hvac / np.maximum(lim.cool_p_kw, 1e-9), 0, 1)
+        hp_kw = np.minimum(disp_hvac, self.disp_hp_max)
         d_h = np.clip(hp_kw / np.maximum(lim.heat_p_kw, 1e-9), 0, 1)
-        disp_aux = np.where(use & ~cooling, np.clip(np.nan_to_num(self.disp_hvac) - hp_kw, 0,
-                                                    np.nan_to_num(p.house.hvac.aux_cap_kw)), 0.0)
+        disp_aux = np.where(use & ~cooling, np.clip(disp_hvac - hp_kw, 0, self._aux_cap), 0.0)
         cool_d = np.where(use, np.where(cooling, d_c, 0.0), cool_d)
         heat_d = np.where(use, np.where(cooling, 0.0, d_h), heat_d)
         on = self.force > 0
@@ -157,7 +193,7 @@ class PopulationModel:
         heat_d = np.where(on & ~cooling, 1.0, np.where(self.force < 0, 0.0, heat_d))
         aux = th.aux_on(self.ta, heat_on & ~use & (self.force == 0), p.heat_sp + self.sp_offset,
                         p.deadband, p.house.hvac)
-        aux_kw = np.where(aux, np.nan_to_num(p.house.hvac.aux_cap_kw), 0.0) + disp_aux
+        aux_kw = np.where(aux, self._aux_cap, 0.0) + disp_aux
         hvac_kw = cool_d * lim.cool_p_kw + heat_d * lim.heat_p_kw + aux_kw
         unexpected = ((cool_d > 0) & ~own_cool & (self.ta < p.cool_sp - p.deadband)) | (
             (cool_d == 0) & own_cool & (self.ta > p.cool_sp + p.deadband)) | (
@@ -172,7 +208,7 @@ class PopulationModel:
         self.wh_on = wh.tank_thermostat(self.wh_temp, self.wh_on, p.tank)
         wh_kw = np.where(self.wh_on, p.tank.element_kw, 0.0)
         use_w = active[wi] & ~np.isnan(self.disp_wh)
-        wh_kw = np.where(use_w, np.clip(np.nan_to_num(self.disp_wh), 0, p.tank.element_kw),
+        wh_kw = np.where(use_w, np.clip(nan0(self.disp_wh), 0, p.tank.element_kw),
                          wh_kw)
         wh_kw = np.where(self.force[wi] > 0, p.tank.element_kw,
                          np.where(self.force[wi] < 0, 0.0, wh_kw))
@@ -181,20 +217,20 @@ class PopulationModel:
         # PV (curtailment cap from dispatch; disconnected under a DG attack)
         pi = p.pv_house
         avail = available_kw(p.pv, ghi, to)
-        cap = np.where(active[pi] & ~np.isnan(self.disp_pv), -np.nan_to_num(self.disp_pv),
+        cap = np.where(active[pi] & ~np.isnan(self.disp_pv), -nan0(self.disp_pv),
                        np.inf)
         cap = np.where(self.dg_off[pi], 0.0, cap)
         v = None if self.v_pu is None else self.v_pu[p.bp_index[pi]]
         pv_kw, pv_kvar = pv_output(p.pv, avail, cap, v)
         use_q = active[pi] & ~np.isnan(self.disp_pv_q)
         head = np.sqrt(np.maximum(p.pv.s_rated_kva**2 - pv_kw**2, 0.0))
-        pv_kvar = np.where(use_q, np.clip(np.nan_to_num(self.disp_pv_q), -head, head), pv_kvar)
+        pv_kvar = np.where(use_q, np.clip(nan0(self.disp_pv_q), -head, head), pv_kvar)
         pv_kvar = np.where(self.dg_off[pi], 0.0, pv_kvar)
 
         # EVs: uncontrolled, dispatched, or forced to charge
         ei = p.ev_house
         ev_cmd = evm.uncontrolled_kw(p.ev, self.ev_soc, t, dt)
-        ev_cmd = np.where(active[ei] & ~np.isnan(self.disp_ev), np.nan_to_num(self.disp_ev),
+        ev_cmd = np.where(active[ei] & ~np.isnan(self.disp_ev), nan0(self.disp_ev),
                           ev_cmd)
         ev_cmd = np.where(self.force[ei] > 0, p.ev.charger_kw,
                           np.where(self.force[ei] < 0, 0.0, ev_cmd))
@@ -208,7 +244,7 @@ class PopulationModel:
         np.add.at(net, ei, ev_kw)
         bi = p.bat_house
         local = -net[bi] if p.battery_mode == "self_consumption" else np.zeros(len(bi))
-        b_cmd = np.where(active[bi] & ~np.isnan(self.disp_bat), np.nan_to_num(self.disp_bat),
+        b_cmd = np.where(active[bi] & ~np.isnan(self.disp_bat), nan0(self.disp_bat),
                          local)
         # DG attack: no discharge; a battery keeps the charging it had when taken over
         b_cmd = np.where(self.dg_off[bi], self.dg_bat_hold, b_cmd)
@@ -216,7 +252,7 @@ class PopulationModel:
         np.add.at(net, bi, bat_kw)
         head = np.sqrt(np.maximum(p.battery.p_rated_kw**2 - bat_kw**2, 0.0))
         bat_kvar = np.where(active[bi] & ~np.isnan(self.disp_bat_q) & ~self.dg_off[bi],
-                            np.clip(np.nan_to_num(self.disp_bat_q), -head, head), 0.0)
+                            np.clip(nan0(self.disp_bat_q), -head, head), 0.0)
 
         house_kvar = (base + hvac_kw) * TAN_HOUSE
         np.add.at(house_kvar, pi, pv_kvar)
