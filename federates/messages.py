@@ -493,13 +493,23 @@ def parse_one_of(raw: str | bytes, *models: type[Payload]) -> Payload | None:
     """The first of `models` that `raw` validates as (None if none does).
 
     For an endpoint that carries several payload kinds: every payload forbids extra fields,
-    so a message validates as exactly the model it was built from. A model whose field
-    names cannot match the message's keys is skipped without validating (a failed
-    validation costs ~10x a successful one); the candidate validates straight from the JSON
-    text (pydantic-core's parser and validator in one pass: ~3x faster than json.loads and
-    validating the Python objects). Non-JSON, a non-object, a wrong value or an unknown key
-    give None.
+    so a message validates as exactly the model it was built from. A model that cannot
+    match the message is skipped without validating (a failed validation costs ~10x a
+    successful one); the candidate validates straight from the JSON text (pydantic-core's
+    parser and validator in one pass). Text without backslashes has no escaped keys, so a
+    key is in it only if its quoted name is: a model with a required field whose quoted
+    name is not in the text is skipped by substring tests, and the candidate is parsed only
+    once (~1.4x faster than parsing the keys first). Other input is parsed for its keys
+    first. Non-JSON, a non-object, a wrong value or an unknown key give None.
     """
+    if isinstance(raw, str) and "\\" not in raw:
+        for model in models:
+            if all(f'"{name}"' in raw for name in _field_names(model)[1]):
+                try:
+                    return model.model_validate_json(raw)
+                except ValidationError:
+                    continue
+        return None
     try:
         data = from_json(raw)  # only for its keys: ~5x faster than json.loads
     except ValueError:

@@ -21,6 +21,7 @@ from itertools import chain
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from federates.market.config import MarketConfig, parse_seconds
 from federates.market.network_model import MarketNetwork, distflow, from_feeder
@@ -39,14 +40,13 @@ from federates.messages import (
     MarketDispatch,
     MarketMetrics,
     PccSchedule,
-    PriceComponents,
     Prices,
     Response,
     Setpoint,
-    SmoDispatch,
 )
 
 TAP_STEP = 0.00625
+SETPOINTS = TypeAdapter(list[Setpoint])  # validates one clearing's Setpoints in one call
 # bid columns that make up a secondary market row (SecondaryBids order: p0, p_min, p_max,
 # q0, q_min, q_max, beta)
 SECONDARY_COLUMNS = ("agent_p0_kw", "agent_p_min_kw", "agent_p_max_kw", "agent_q0_kvar",
@@ -136,14 +136,11 @@ class MarketOperator:
             self.bids[bid.smo] = bid
 
     def on_response(self, resp: Response) -> None:
+        """Achieved load of the SMO; its agents' commitment updates are queued (applied in
+        one pass when the scores are read). Agents without a schedule carry NaN."""
         self.houses_now[resp.smo] = resp.achieved_kw
-        if not resp.agents:
-            return
-        sched = np.asarray(resp.agent_scheduled_kw)
-        ok = np.isfinite(sched)  # agents without a schedule this period carry NaN
-        agents = resp.agents if ok.all() else [a for a, k in zip(resp.agents, ok, strict=True)
-                                                if k]
-        self.commitment.update(agents, sched[ok], np.asarray(resp.agent_achieved_kw)[ok])
+        if resp.agents:
+            self.commitment.defer(resp.agents, resp.agent_scheduled_kw, resp.agent_achieved_kw)
 
     def on_coefficients(self, upd: CoefficientUpdate) -> None:
         if upd.relative:
@@ -285,20 +282,20 @@ class MarketOperator:
             mean_dlmp=float(np.average(res.dlmp, weights=w)),
             generation_kw=float(res.p_gen_kw.sum()), solve_ms=1e3 * res.solve_time_s,
             v_violation_pu=res.extra.get("v_violation_pu", 0.0))
-        comps = [PriceComponents(**{k: float(res.components[k][j]) for k in res.components})
-                 for j in range(self.net.n)] if res.components else []
-        out.prices = Prices(time=t, buses=self.net.buses, dlmp=[float(x) for x in res.dlmp],
-                            components=comps)
+        # nested payloads validate fastest from plain data in one call
+        names = list(res.components)
+        out.prices = Prices.model_validate({
+            "time": t, "buses": self.net.buses, "dlmp": res.dlmp.tolist(),
+            "components": [dict(zip(names, row, strict=True)) for row in zip(
+                *(res.components[k].tolist() for k in names), strict=True)]})
         gf = self.primary.gf_bus is not None
         out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_primary,
                                    p_kw=res.pcc_p_kw, q_kvar=res.pcc_q_kvar,
                                    grid_forming_p_kw=res.grid_forming_p_kw if gf else None,
                                    grid_forming_q_kvar=res.grid_forming_q_kvar if gf else None)
-        out.dispatch.append(MarketDispatch(time=t, kind="primary", smos=[
-            SmoDispatch(smo=s, p0_kw=bids.p0[i], p_min_kw=bids.p_min[i],
-                        p_max_kw=bids.p_max[i], p_kw=float(res.p_kw[i]),
-                        q_kvar=float(res.q_kvar[i]), price=float(res.dlmp[self.smo_bus[i]]))
-            for i, s in enumerate(self.smos)]))
+        out.dispatch.append(_dispatch(t, "primary", self.smos, {
+            "p0_kw": bids.p0, "p_min_kw": bids.p_min, "p_max_kw": bids.p_max,
+            "p_kw": res.p_kw, "q_kvar": res.q_kvar, "price": res.dlmp[self.smo_bus]}))
         self.history.append({"time": t, "pcc_p_kw": res.pcc_p_kw, **res.costs,
                              "solve_ms": 1e3 * res.solve_time_s})
 
@@ -342,12 +339,11 @@ class MarketOperator:
                       shortfall_kw=full.shortfall_kw[present])
         price = price_all[present]
         out.setpoints = self._smo_setpoints(t, (smos, agents, counts, res))
-        out.dispatch.append(MarketDispatch(time=t, kind="secondary", smos=[
-            SmoDispatch(smo=s, p0_kw=self.bids[s].p0_kw, p_min_kw=self.bids[s].p_min_kw,
-                        p_max_kw=self.bids[s].p_max_kw, p_kw=float(res.smo_p_kw[i]),
-                        q_kvar=float(res.smo_q_kvar[i]), price=float(price[i]),
-                        agents=int(counts[i]))
-            for i, s in enumerate(smos)]))
+        out.dispatch.append(_dispatch(t, "secondary", smos, {
+            "p0_kw": np.array([b.p0_kw for b in bids]),
+            "p_min_kw": np.array([b.p_min_kw for b in bids]),
+            "p_max_kw": np.array([b.p_max_kw for b in bids]), "p_kw": res.smo_p_kw,
+            "q_kvar": res.smo_q_kvar, "price": price, "agents": counts}))
         if out.schedule is None:  # re-evaluate the PCC import with the new SMO totals
             S = self.net.s_base_kva
             bp, bq = self.background()
@@ -411,7 +407,9 @@ class MarketOperator:
         """One Setpoint per SMO with a bid (agent columns when the secondary market ran).
 
         `sec` = (SMOs, their agents grouped by SMO, agents per SMO, secondary result): each
-        SMO's columns are slices of the result's arrays turned into lists once.
+        SMO's columns are slices of the result's arrays turned into lists once. The
+        Setpoints are validated from plain dicts in one call (~2x faster than one
+        constructor call each).
         """
         if self.last is None:
             return []
@@ -429,17 +427,28 @@ class MarketOperator:
                     columns[s] = {"agents": agents[start:end], "agent_p_kw": p_kw[start:end],
                                   "agent_q_kvar": q_kvar[start:end]}
                 totals[s] = (smo_p[i], smo_q[i])
-        out = []
-        for s in self.smos:
+        prices = self.last.dlmp[self.smo_bus].tolist()
+        rows = []
+        for s, price in zip(self.smos, prices, strict=True):
             b = self.bids.get(s)
             if b is None:
                 continue
-            p, q = totals.get(s, (b.p0_kw + self.adjust.get(s, 0.0),
-                                  b.q0_kvar + self.adjust_q.get(s, 0.0)))
-            out.append(Setpoint(time=t, smo=s, period_start=b.period_start,
-                                period_end=b.period_end, p_kw=p, q_kvar=q,
-                                price=float(self.last.dlmp[self.bus_of[s]]), **columns.get(s, {})))
-        return out
+            p, q = totals.get(s) or (b.p0_kw + self.adjust.get(s, 0.0),
+                                     b.q0_kvar + self.adjust_q.get(s, 0.0))
+            rows.append({"time": t, "smo": s, "period_start": b.period_start,
+                         "period_end": b.period_end, "p_kw": p, "q_kvar": q, "price": price,
+                         **columns.get(s, {})})
+        return SETPOINTS.validate_python(rows)
+
+
+def _dispatch(t: float, kind: str, smos: list[str], columns: dict[str, np.ndarray],
+              ) -> MarketDispatch:
+    """MarketDispatch from per-SMO columns (SmoDispatch fields), validated from plain data
+    in one call (~2x faster than one SmoDispatch constructor call per SMO)."""
+    names = ["smo", *columns]
+    rows = [dict(zip(names, row, strict=True))
+            for row in zip(smos, *(c.tolist() for c in columns.values()), strict=True)]
+    return MarketDispatch.model_validate({"time": t, "kind": kind, "smos": rows})
 
 
 def _multiple(t: float, period: float) -> bool:

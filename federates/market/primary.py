@@ -583,52 +583,54 @@ class PrimaryMarket:
         pos[others] = np.arange(m)
         nb = 3 if self.lin else 4
         N = nb * m
-        rows, cols, vals = [], [], []
+        # the triplets of K, assembled per equation block over all branches / buses at once
+        # (K has no duplicate entries, so its CSC form does not depend on their order)
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        vals: list[np.ndarray] = []
         known = np.zeros(N)  # terms of the reference-bus prices (the "energy" source)
 
-        def add(r_, c_, v_):
+        def add(r_: np.ndarray, c_: np.ndarray, v_: np.ndarray | float) -> None:
             rows.append(r_)
             cols.append(c_)
-            vals.append(v_)
+            vals.append(np.broadcast_to(np.asarray(v_, dtype=float), r_.shape))
 
-        def price(row: int, blk: int, bus: int, coef: float) -> None:
-            if bus == s:
-                known[row] += coef * (lam_s if blk == 0 else mu_s)
-            else:
-                add(row, blk * m + pos[bus], coef)
+        def price(row: np.ndarray, blk: int, bus: np.ndarray, coef: np.ndarray) -> None:
+            at_s = bus == s  # rows are distinct within a call
+            known[row[at_s]] += coef[at_s] * (lam_s if blk == 0 else mu_s)
+            add(row[~at_s], blk * m + pos[bus[~at_s]], coef[~at_s])
 
+        br = np.arange(m)  # branch k ends at bus k + 1, its parent is par[k]
+        ones = np.ones(m)
         # eq block 0: dL/dP_k = gP_k + lam_i - lam_j + 2 t2 r eta_k + 2 kap_k P_k = 0
         # eq block 1: dL/dQ_k = gQ_k + mu_i - mu_j + 2 t2 x eta_k + 2 kap_k Q_k = 0
         for blk, (coef_eta, var_kap) in enumerate(((r, P), (x, Q))):
-            base = blk * m
-            for k in range(m):
-                price(base + k, blk, k + 1, -1.0)
-                price(base + k, blk, int(par[k]), 1.0)
-                add(base + k, 2 * m + k, 2 * t2[k] * coef_eta[k])
-                if not self.lin:
-                    add(base + k, 3 * m + k, 2 * var_kap[k])
+            row = blk * m + br
+            price(row, blk, br + 1, -ones)
+            price(row, blk, par, ones)
+            add(row, 2 * m + br, 2 * t2 * coef_eta)
+            if not self.lin:
+                add(row, 3 * m + br, 2 * var_kap)
         # eq block 2: dL/dv_j = gv_j + eta_j - sum_ch t2_c eta_c - sum_ch kap_c l_c - B_j mu_j
         #   + nu_j = 0, for every bus j != s (bus 0 has no eta, voltage cost or bounds)
-        for j in others:
-            row = 2 * m + pos[j]
-            if j > 0:
-                add(row, 2 * m + j - 1, 1.0)
-            if net.shunt_q[j]:  # capacitor: mu_j * (-B_j v_j) in the Q balance
-                add(row, m + pos[j], -net.shunt_q[j])
-        for k in range(m):
-            i = int(par[k])
-            if i != s:
-                add(2 * m + pos[i], 2 * m + k, -t2[k])
-                if not self.lin:
-                    add(2 * m + pos[i], 3 * m + k, -l[k])
+        row = 2 * m + pos[others]
+        up = others > 0
+        add(row[up], 2 * m + others[up] - 1, 1.0)
+        cap = net.shunt_q[others] != 0  # capacitor: mu_j * (-B_j v_j) in the Q balance
+        add(row[cap], m + pos[others[cap]], -net.shunt_q[others[cap]])
+        ch = par != s
+        add(2 * m + pos[par[ch]], 2 * m + br[ch], -t2[ch])
+        if not self.lin:
+            add(2 * m + pos[par[ch]], 3 * m + br[ch], -l[ch])
         # eq block 3 (socp): dL/dl_k = gl_k + r lam_j + x mu_j - t2 z2 eta_k - kap_k v_i + rho
         if not self.lin:
-            for k in range(m):
-                price(3 * m + k, 0, k + 1, r[k])
-                price(3 * m + k, 1, k + 1, x[k])
-                add(3 * m + k, 2 * m + k, -t2[k] * z2[k])
-                add(3 * m + k, 3 * m + k, -vpar[k])
-        K = sp.csc_matrix((vals, (rows, cols)), shape=(N, N))
+            row = 3 * m + br
+            price(row, 0, br + 1, r)
+            price(row, 1, br + 1, x)
+            add(row, 2 * m + br, -t2 * z2)
+            add(row, 3 * m + br, -vpar)
+        rows_, cols_, vals_ = (np.concatenate(a) for a in (rows, cols, vals))
+        K = sp.csc_matrix((vals_, (rows_, cols_)), shape=(N, N))
         lu = spla.splu(K)
         vrow = 2 * m + pos[others[others > 0]]
 

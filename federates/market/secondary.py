@@ -35,6 +35,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from itertools import chain
 
 import cvxpy as cp
 import numpy as np
@@ -94,9 +95,15 @@ class SecondaryMarkets:
         self.n_smo = n_smo
         na = len(self.smo)
         self.G = sp.csr_matrix((np.ones(na), (self.smo, np.arange(na))), shape=(n_smo, na))
-        self._build(na)
+        # stage data and solution as plain arrays (cvxpy Parameters validate every value
+        # set, ~2 ms per clearing); the cvxpy problems are built for that backend only
+        self.values: dict[str, np.ndarray] = {}
+        self.sol: dict[str, np.ndarray] = {}
+        if self.cfg.backend == "cvxpy":
+            self._build(na)
         self._direct = ClarabelStages(self.smo, n_smo, reactive)
         self._closed = ClosedStages(self.smo, n_smo)
+        self._first_agent = self._first()
         self._uniform = False
         self.paths: list[str] = []  # how stages 3-4 were solved in the last clearing
 
@@ -149,16 +156,20 @@ class SecondaryMarkets:
             self.problems.append(prob)
 
     def _solve_stage(self, k: int) -> str:
-        """Solve stage k (1..3) with the current parameter values; the solution is left in
-        `self.var`. Returns the status."""
+        """Solve stage k (1..3) with the current `self.values`; the solution is left in
+        `self.sol`. Returns the status."""
+        values = self.values
         if self.cfg.backend == "cvxpy":
             prob = self.problems[k]
             assert prob is not None
+            for name, p in self.par.items():
+                p.value = values[name]
             with warnings.catch_warnings():  # inaccurate solutions show in the status
                 warnings.simplefilter("ignore", UserWarning)
                 prob.solve(solver=cp.CLARABEL)
+            if str(prob.status).startswith("optimal"):
+                self.sol.update({name: var.value for name, var in self.var.items()})
             return str(prob.status)
-        values = {name: p.value for name, p in self.par.items()}
         if self.cfg.backend == "closed" and self._uniform and not self.reactive:
             status, x = self._closed.solve(k, values)
             self.paths.append(f"closed ({self._closed.fallback_smos} SMOs by clarabel)")
@@ -167,26 +178,26 @@ class SecondaryMarkets:
             self.paths.append("clarabel")
         if status.startswith("optimal"):
             for name, value in self._direct.split(x).items():  # f >= 0 up to round-off
-                self.var[name].value = np.maximum(value, 0.0) if name[0] == "f" else value
+                self.sol[name] = np.maximum(value, 0.0) if name[0] == "f" else value
         return status
 
     def _stage_values(self) -> np.ndarray:
         """(4, n_smo) values of the stage objectives at the current solution (scaled)."""
-        G, par, v = self.G, self.par, self.var
-        dp, fp = v["dp"].value, v["fp"].value
+        S, val = self._per_smo, self.values
+        dp, fp = self.sol["dp"], self.sol["fp"]
         dq, fq = self._q_values()
         sq = dp ** 2 + dq ** 2
         return np.array([
-            G @ (par["sw1"].value ** 2 * sq),
-            G @ (par["mu"].value * dp + par["muq"].value * dq),
-            -(G @ (fp + fq)),
-            G @ (par["sbeta"].value ** 2 * sq),
+            S(val["sw1"] ** 2 * sq),
+            S(val["mu"] * dp + val["muq"] * dq),
+            -S(fp + fq),
+            S(val["sbeta"] ** 2 * sq),
         ])
 
     def clear(self, bids: SecondaryBids, target_p_kw: np.ndarray, target_q_kvar: np.ndarray,
               price: np.ndarray, price_q: np.ndarray | None = None) -> SecondaryResult:
         """Allocate SMO targets (per SMO) among agents; `price` per SMO or per agent."""
-        cfg, par, G = self.cfg, self.par, self.G
+        cfg, data, S = self.cfg, self.values, self._per_smo
         na = len(bids)
         price = np.asarray(price, dtype=float)
         mu = price[self.smo] if price.shape[0] == self.n_smo and na != self.n_smo else price
@@ -198,33 +209,33 @@ class SecondaryMarkets:
         qlo = np.minimum(bids.q_min - bids.q0, 0.0)
         qhi = np.maximum(bids.q_max - bids.q0, 0.0)
         # targets as deviations from the SMOs' baselines, clipped to what agents can do
-        want_p = np.asarray(target_p_kw, dtype=float) - G @ bids.p0
-        want_q = np.asarray(target_q_kvar, dtype=float) - G @ bids.q0
-        dtot = np.clip(want_p, G @ lo, G @ hi)
-        qtot = np.clip(want_q, G @ qlo, G @ qhi) if self.reactive else np.zeros(self.n_smo)
+        want_p = np.asarray(target_p_kw, dtype=float) - S(bids.p0)
+        want_q = np.asarray(target_q_kvar, dtype=float) - S(bids.q0)
+        dtot = np.clip(want_p, S(lo), S(hi))
+        qtot = np.clip(want_q, S(qlo), S(qhi)) if self.reactive else np.zeros(self.n_smo)
         scale = max(float(np.max(np.abs(np.concatenate([lo, hi, qlo, qhi])), initial=0)), 1.0)
-        par["lo"].value, par["hi"].value = lo / scale, hi / scale
-        par["qlo"].value, par["qhi"].value = qlo / scale, qhi / scale
-        par["dtot"].value, par["qtot"].value = dtot / scale, qtot / scale
-        par["mu"].value, par["muq"].value = mu, muq
+        data["lo"], data["hi"] = lo / scale, hi / scale
+        data["qlo"], data["qhi"] = qlo / scale, qhi / scale
+        data["dtot"], data["qtot"] = dtot / scale, qtot / scale
+        data["mu"], data["muq"] = mu, muq
         rs = np.clip(bids.resilience, RS_FLOOR, 1.0)
-        par["sw1"].value = np.sqrt(1.0 / rs)
-        par["sbeta"].value = np.sqrt(np.maximum(bids.beta, 0.0) * scale)
+        data["sw1"] = np.sqrt(1.0 / rs)
+        data["sbeta"] = np.sqrt(np.maximum(bids.beta, 0.0) * scale)
         for name in ("rb1", "rb4", "b2", "b3"):
-            par[name].value = np.full(self.n_smo, 1e9)
+            data[name] = np.full(self.n_smo, 1e9)
         t0 = time.perf_counter()
         stage_vals = np.zeros((len(STAGES), self.n_smo))
         status = "optimal"
-        first = self._first()
+        first = self._first_agent
         uniform = (np.allclose(mu, mu[first][self.smo])
                    and np.allclose(muq, muq[first][self.smo]))
         self._uniform, self.paths = uniform, []
         for k in range(len(STAGES)):
             if k == 0:  # closed form: water-filling in proportion to RS (exact optimum)
-                val = G @ (self._waterfill(rs, lo / scale, hi / scale, dtot / scale) ** 2 / rs)
+                val = S(self._waterfill(rs, lo / scale, hi / scale, dtot / scale) ** 2 / rs)
                 if self.reactive:
-                    val = val + G @ (self._waterfill(rs, qlo / scale, qhi / scale,
-                                                     qtot / scale) ** 2 / rs)
+                    val = val + S(self._waterfill(rs, qlo / scale, qhi / scale,
+                                                qtot / scale) ** 2 / rs)
             elif k == 1 and uniform:  # one price per SMO: the net cost is fixed by the balance
                 val = (mu[first] * dtot + muq[first] * qtot) / scale
             else:
@@ -238,27 +249,32 @@ class SecondaryMarkets:
             stage_vals[k] = val
             bound = val + cfg.epsilon * np.abs(val) + cfg.abs_tol
             if k in (0, 3):
-                par["rb1" if k == 0 else "rb4"].value = np.sqrt(np.maximum(bound, 0.0))
+                data["rb1" if k == 0 else "rb4"] = np.sqrt(np.maximum(bound, 0.0))
             else:
-                par["b2" if k == 1 else "b3"].value = bound
+                data["b2" if k == 1 else "b3"] = bound
         dt = time.perf_counter() - t0
         if not status.startswith("optimal"):
             z = np.zeros(na)
             return SecondaryResult(status, bids.p0.copy(), bids.q0.copy(), z, z.copy(),
-                                   mu + cfg.tariff_markup, G @ bids.p0, G @ bids.q0,
+                                   mu + cfg.tariff_markup, S(bids.p0), S(bids.q0),
                                    stage_vals, stage_vals.copy(), np.abs(want_p - dtot), dt)
-        v = self.var
+        v = self.sol
         dq, fq = self._q_values()
-        dp, dq = v["dp"].value * scale, dq * scale
+        dp, dq = v["dp"] * scale, dq * scale
         final = self._stage_values()
         stage_vals, final = self._unscale(stage_vals, scale), self._unscale(final, scale)
         return SecondaryResult(
             status=status, p_kw=bids.p0 + dp, q_kvar=bids.q0 + dq,
-            flex_p_kw=v["fp"].value * scale, flex_q_kvar=fq * scale,
-            tariff=mu + cfg.tariff_markup, smo_p_kw=G @ (bids.p0 + dp),
-            smo_q_kvar=G @ (bids.q0 + dq), stage_values=stage_vals, final_values=final,
+            flex_p_kw=v["fp"] * scale, flex_q_kvar=fq * scale,
+            tariff=mu + cfg.tariff_markup, smo_p_kw=S(bids.p0 + dp),
+            smo_q_kvar=S(bids.q0 + dq), stage_values=stage_vals, final_values=final,
             shortfall_kw=np.abs(want_p - dtot), solve_time_s=dt,
         )
+
+    def _per_smo(self, x: np.ndarray) -> np.ndarray:
+        """Per-SMO sums `G @ x` (bit-identical: the same additions in agent order, without
+        a sparse product's ~10 us overhead)."""
+        return np.bincount(self.smo, weights=x, minlength=self.n_smo)
 
     def _waterfill(self, rs: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                    total: np.ndarray) -> np.ndarray:
@@ -274,7 +290,7 @@ class SecondaryMarkets:
 
     def _q_values(self) -> tuple[np.ndarray, np.ndarray]:
         if self.reactive:
-            return self.var["dq"].value, self.var["fq"].value
+            return self.sol["dq"], self.sol["fq"]
         z = np.zeros(len(self.smo))
         return z, z.copy()
 
@@ -301,16 +317,21 @@ class CommitmentTracker:
     """Commitment score per agent from achieved vs scheduled response (in [0, 1]).
 
     score <- m * score + (1 - m) * 1 / (1 + (error / scale)^2), m = memory; agents start at 1.
-    Scores live in one array indexed by agent (updates arrive ~100 times per step).
+    Scores live in one array indexed by agent (updates arrive ~100 times per step): `defer`
+    queues an update and the queue is applied, in arrival order, in one vectorised pass
+    before the scores are read.
     """
 
     def __init__(self, memory: float = 0.8, scale_kw: float = 0.5):
         self.memory, self.scale = memory, scale_kw
         self._slot: dict[str, int] = {}
         self._scores = np.ones(64)
+        # queued updates: (agents, scheduled kW, achieved kW); NaN scheduled = no schedule
+        self._queue: list[tuple[list[str], list[float], list[float]]] = []
 
     @property
     def scores(self) -> dict[str, float]:
+        self.flush()
         return {a: float(self._scores[k]) for a, k in self._slot.items()}
 
     def _slots(self, agents: list[str]) -> np.ndarray:
@@ -326,12 +347,53 @@ class CommitmentTracker:
 
     def update(self, agents: list[str], scheduled_kw: np.ndarray,
                achieved_kw: np.ndarray) -> dict[str, float]:
+        self.flush()
+        idx = self._update(agents, scheduled_kw, achieved_kw)
+        return dict(zip(agents, self._scores[idx].tolist(), strict=True))
+
+    def _update(self, agents: list[str], scheduled_kw: np.ndarray,
+                achieved_kw: np.ndarray) -> np.ndarray:
+        """Apply one update; returns the agents' slots."""
         idx = self._slots(agents)
         err = np.abs(np.asarray(achieved_kw, dtype=float) - np.asarray(scheduled_kw, dtype=float))
         inst = 1.0 / (1.0 + (err / self.scale) ** 2)
         self._scores[idx] = self.memory * self._scores[idx] + (1 - self.memory) * inst
-        return dict(zip(agents, self._scores[idx].tolist(), strict=True))
+        return idx
+
+    def defer(self, agents: list[str], scheduled_kw: list[float],
+              achieved_kw: list[float]) -> None:
+        """Queue an update (agents with a NaN schedule are left out when it is applied)."""
+        self._queue.append((agents, scheduled_kw, achieved_kw))
+
+    def flush(self) -> None:
+        """Apply the queued updates in one pass (the same element-wise arithmetic as one
+        update each) when no agent repeats in them, else one update each, in order."""
+        queue, self._queue = self._queue, []
+        if not queue:
+            return
+        agents = [a for q in queue for a in q[0]]
+        if len(set(agents)) < len(agents):
+            for q in queue:
+                self._update_finite(q[0], np.asarray(q[1], dtype=float),
+                                    np.asarray(q[2], dtype=float))
+            return
+        n = len(agents)
+        self._update_finite(
+            agents, np.fromiter(chain.from_iterable(q[1] for q in queue), dtype=float, count=n),
+            np.fromiter(chain.from_iterable(q[2] for q in queue), dtype=float, count=n))
+
+    def _update_finite(self, agents: list[str], scheduled_kw: np.ndarray,
+                       achieved_kw: np.ndarray) -> None:
+        """`_update` of the agents with a (finite) schedule."""
+        ok = np.isfinite(scheduled_kw)
+        if not ok.all():
+            agents = [a for a, k in zip(agents, ok.tolist(), strict=True) if k]
+            scheduled_kw, achieved_kw = scheduled_kw[ok], achieved_kw[ok]
+        self._update(agents, scheduled_kw, achieved_kw)
 
     def get(self, agents: list[str]) -> np.ndarray:
+        """Scores of `agents` (1 for an agent never updated)."""
+        self.flush()
         slot = self._slot
-        return np.array([self._scores[slot[a]] if a in slot else 1.0 for a in agents])
+        idx = np.fromiter((slot.get(a, -1) for a in agents), dtype=int, count=len(agents))
+        return np.where(idx >= 0, self._scores[idx], 1.0)
