@@ -30,6 +30,8 @@ ANSI_A = (0.95, 1.05)
 ANSI_B = (0.917, 1.058)
 INJECTION_PREFIX = "gridfed_inj_"
 
+InjectionKey = tuple[str, tuple[int, ...] | None]  # (bus, phases or None = all phases)
+
 
 @dataclass
 class IslandSetup:
@@ -117,9 +119,15 @@ class GridModel:
         self._line_mask = np.array([n.lower().startswith("line.") for n in pd_names])
         self.line_names = [n.split(".", 1)[1] for n, m in zip(pd_names, self._line_mask,
                                                               strict=True) if m]
-        self._inj_index: dict[str, int] = {}  # bus or element key -> OpenDSS load index (1-based)
-        self._inj_power: dict[str, tuple[float, float]] = {}
-        self._element_power: dict[str, tuple[float, float]] = {}
+        # Injection loads, one "slot" each in creation order; per-slot lists grow together.
+        self._inj_slot: dict[InjectionKey, int] = {}
+        self._inj_bus: list[str] = []
+        self._inj_load: list[int] = []  # OpenDSS load index (1-based)
+        self._inj_p: list[float] = []  # requested kW / kvar (sum over sources)
+        self._inj_q: list[float] = []
+        self._inj_order: list[int] = []  # slots in the order the last injections named them
+        self._inj_written = np.empty((0, 2))  # kW, kvar last written to OpenDSS (NaN = never)
+        self._base_bus_kw: tuple[float, dict[str, float]] = (np.nan, {})
         self.load_mult = 1.0
 
     # ------------------------------------------------------------------ set-up
@@ -180,10 +188,22 @@ class GridModel:
             raise KeyError(f"bus {bus!r} is not in the feeder")
         return [n for n in dss.Bus.Nodes() if n in (1, 2, 3)]
 
+    def _add_injection_slot(self, key: InjectionKey) -> int:
+        """Create the injection load for `key` and give it the next slot; returns the slot."""
+        bus, phases = key
+        name = bus if phases is None else f"{bus}.{'.'.join(map(str, phases))}"
+        load = self._injection_load(name, bus, list(phases) if phases else None)
+        slot = len(self._inj_load)
+        self._inj_slot[key] = slot
+        self._inj_bus.append(bus)
+        self._inj_load.append(load)
+        self._inj_p.append(0.0)  # created with kW=0 kvar=0: nothing requested yet
+        self._inj_q.append(0.0)
+        self._inj_written = np.vstack((self._inj_written, [np.nan, np.nan]))
+        return slot
+
     def _injection_load(self, key: str, bus: str, phases: list[int] | None) -> int:
-        """Index of the constant-PQ load carrying injections at `bus` (created on first use)."""
-        if key in self._inj_index:
-            return self._inj_index[key]
+        """Create the constant-PQ load carrying injections at `bus`; returns its index."""
         nodes = phases or self._bus_nodes(bus)
         if not nodes:
             raise KeyError(f"bus {bus!r} has no phase conductors")
@@ -197,8 +217,7 @@ class GridModel:
         )
         _check(dss.Text.Command(command) or "", command)
         dss.Loads.Name(name)
-        self._inj_index[key] = dss.Loads.Idx()
-        return self._inj_index[key]
+        return dss.Loads.Idx()
 
     # ------------------------------------------------------------------ per step
     def set_load_multiplier(self, mult: float) -> None:
@@ -213,29 +232,46 @@ class GridModel:
         `sources` maps a source name to its latest injection list; a bus a source no longer
         mentions goes back to zero for that source (a set replaces the previous one).
         """
-        totals: dict[tuple[str, tuple[int, ...] | None], list[float]] = {}
+        p = [0.0] * len(self._inj_load)
+        q = [0.0] * len(self._inj_load)
+        named: dict[int, None] = {}  # slots in order of first mention
+        slots = self._inj_slot
         for items in sources.values():
             for inj in items:
                 key = (inj.bus, tuple(inj.phases) if inj.phases else None)
-                acc = totals.setdefault(key, [0.0, 0.0])
-                acc[0] += inj.p_kw
-                acc[1] += inj.q_kvar
-        wanted: dict[str, tuple[float, float]] = {}
-        for (bus, phases), (p, q) in totals.items():
-            key = bus if phases is None else f"{bus}.{'.'.join(map(str, phases))}"
-            self._injection_load(key, bus, list(phases) if phases else None)
-            wanted[key] = (p, q)
-        for key in self._inj_index:
-            wanted.setdefault(key, (0.0, 0.0))
-        self._inj_power = wanted
+                slot = slots.get(key)
+                if slot is None:
+                    slot = self._add_injection_slot(key)
+                    p.append(0.0)
+                    q.append(0.0)
+                p[slot] += inj.p_kw
+                q[slot] += inj.q_kvar
+                named[slot] = None
+        self._inj_p, self._inj_q = p, q
+        self._inj_order = [*named, *(s for s in range(len(self._inj_load)) if s not in named)]
         self._write_injections()
 
     def _write_injections(self) -> None:
-        scale = 1.0 / self.load_mult
-        for key, (p, q) in self._inj_power.items():
-            dss.Loads.Idx(self._inj_index[key])
-            dss.Loads.kW(p * scale)
-            dss.Loads.kvar(q * scale)
+        """Write kW/kvar (requested / LoadMult) of the injection loads whose value changed.
+
+        A load whose values are bit-for-bit those already written is skipped: rewriting it
+        would leave the engine exactly as it is. The rest go through the DSS C-API setters
+        that opendssdirect's `Loads.Idx/kW/kvar` call, minus their per-call Python wrapper;
+        errors are checked once at the end.
+        """
+        values = np.column_stack((self._inj_p, self._inj_q)) * (1.0 / self.load_mult)
+        changed = (values.view(np.int64) != self._inj_written.view(np.int64)).any(axis=1)
+        if not changed.any():
+            return
+        lib = dss.Loads._lib
+        loads = self._inj_load
+        kw, kvar = values.T.tolist()
+        for slot in np.flatnonzero(changed).tolist():
+            lib.Loads_Set_idx(loads[slot])
+            lib.Loads_Set_kW(kw[slot])
+            lib.Loads_Set_kvar(kvar[slot])
+        dss.Loads._check_for_error()
+        self._inj_written = values
 
     def solve(self) -> bool:
         """Solve the power flow with the configured controls; True if it converged."""
@@ -267,12 +303,16 @@ class GridModel:
 
     def bus_load_kw(self) -> dict[str, float]:
         """Active power drawn at each bus that has baseline load or injections (requested)."""
-        out: dict[str, float] = {}
-        for bus, kw in zip(self._base_bus, self._base_kw * self.load_mult, strict=True):
-            out[bus] = out.get(bus, 0.0) + float(kw)
-        for key, (p, _) in self._inj_power.items():
-            bus = key.split(".")[0]
-            out[bus] = out.get(bus, 0.0) + p
+        mult, base = self._base_bus_kw
+        if mult != self.load_mult:  # baseline per bus, recomputed only when LoadMult changes
+            base = {}
+            for bus, kw in zip(self._base_bus, self._base_kw * self.load_mult, strict=True):
+                base[bus] = base.get(bus, 0.0) + float(kw)
+            self._base_bus_kw = (self.load_mult, base)
+        out = dict(base)
+        for slot in self._inj_order:
+            bus = self._inj_bus[slot]
+            out[bus] = out.get(bus, 0.0) + self._inj_p[slot]
         return out
 
     def measure(self, time: float, converged: bool) -> GridState:
