@@ -55,6 +55,35 @@ def test_chunks_merge_and_crash_loses_at_most_one_chunk(tmp_path):
     assert not (tmp_path / PARTS_DIR).exists()
 
 
+def test_merged_series_is_sorted_by_time_signal_id(tmp_path):
+    rec = RecorderModel(tmp_path, chunk_steps=2)
+    for k in reversed(range(3)):  # steps arrive in time order; here signals do not
+        t = 60.0 * (2 - k)
+        rec.add_vector(t, "z/last", [1.0, 2.0])
+        rec.add_payload(t, "grid/state", state(t, 100.0))
+        rec.end_step(t)
+    rec.flush()
+    df = pd.read_parquet(merge_parts(tmp_path))
+    keys = list(zip(df.time, df.signal, df.id, strict=True))
+    assert keys == sorted(keys) and len(df) == 3 * (len(state(0, 0).rows()) + 2)
+
+
+def test_parts_not_written_by_the_recorder_are_sorted_when_merged(tmp_path):
+    import pyarrow as pa
+
+    from federates.recorder.model import SCHEMA
+
+    parts = tmp_path / PARTS_DIR
+    parts.mkdir()
+    # two parts in the wrong time order and unsorted inside, without the recorder's mark
+    for name, times in (("part-00000", [120.0, 60.0]), ("part-00001", [0.0, 0.0])):
+        pq.write_table(pa.table({"time": times, "signal": ["b", "a"], "id": ["", ""],
+                                 "value": [1.0, 2.0]}, schema=SCHEMA), parts / f"{name}.parquet")
+    df = pd.read_parquet(merge_parts(tmp_path))
+    assert list(zip(df.time, df.signal, strict=True)) == [
+        (0.0, "a"), (0.0, "b"), (60.0, "a"), (120.0, "b")]
+
+
 def test_injection_rows_sum_phases_of_one_bus():
     from federates.messages import Injection, InjectionSet
 

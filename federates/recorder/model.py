@@ -7,9 +7,12 @@ most the chunk in memory. `merge_parts` joins them into one `timeseries.parquet`
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from federates.messages import ALL_PAYLOADS, Payload
@@ -20,6 +23,8 @@ SCHEMA = pa.schema([
     ("id", pa.string()),
     ("value", pa.float64()),
 ])
+SORT_KEYS = [("time", "ascending"), ("signal", "ascending"), ("id", "ascending")]
+SORTED_METADATA = {b"gridfed.sorted_by": b"time,signal,id"}  # marks a part sorted as above
 PARTS_DIR = "timeseries.parts"
 PAYLOADS: dict[str, type[Payload]] = {m.__name__: m for m in ALL_PAYLOADS}
 
@@ -42,21 +47,26 @@ class RecorderModel:
         self.last_time = 0.0
 
     def add_payload(self, time: float, key: str, payload: Payload) -> None:
-        prefix = signal_prefix(key)
-        for signal, ident, value in payload.rows():
-            self._append(time, f"{prefix}.{signal}", ident, value)
+        rows = payload.rows()
+        if not rows:
+            return
+        signals, idents, values = zip(*rows, strict=True)
+        prefix = signal_prefix(key) + "."
+        self._extend(time, [prefix + s for s in signals], idents, values)
 
     def add_vector(self, time: float, key: str, values: list[float]) -> None:
         signal = key.replace("/", ".")
-        for i, value in enumerate(values):
-            self._append(time, signal, str(i), float(value))
+        self._extend(time, [signal] * len(values), [str(i) for i in range(len(values))],
+                     [float(v) for v in values])
 
-    def _append(self, time: float, signal: str, ident: str, value: float) -> None:
+    def _extend(self, time: float, signals: Sequence[str], idents: Sequence[str],
+                values: Sequence[float]) -> None:
+        """Append one block of rows (a payload's or a vector's) at once."""
         cols = self._cols
-        cols["time"].append(time)
-        cols["signal"].append(signal)
-        cols["id"].append(ident)
-        cols["value"].append(value)
+        cols["time"].extend([time] * len(signals))
+        cols["signal"].extend(signals)
+        cols["id"].extend(idents)
+        cols["value"].extend(values)
 
     def end_step(self, time: float) -> None:
         self.last_time = time
@@ -67,7 +77,8 @@ class RecorderModel:
     def flush(self) -> None:
         if not self._cols["time"]:
             return
-        table = pa.table(self._cols, schema=SCHEMA)
+        table = pa.table(self._cols, schema=SCHEMA).sort_by(SORT_KEYS)
+        table = table.replace_schema_metadata(SORTED_METADATA)
         path = self.parts / f"part-{self._part:05d}.parquet"
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp, compression="zstd")
@@ -78,13 +89,18 @@ class RecorderModel:
 
 
 def merge_parts(output_dir: Path) -> Path | None:
-    """Join the parts into `timeseries.parquet` (sorted by time, signal, id); remove the parts."""
+    """Join the parts into `timeseries.parquet` (sorted by time, signal, id); remove the parts.
+
+    The recorder sorts each part and writes them in time order, so the join only sorts
+    again when the parts overlap in time (parts written by some other means)."""
     parts_dir = Path(output_dir) / PARTS_DIR
     files = sorted(parts_dir.glob("part-*.parquet")) if parts_dir.is_dir() else []
     if not files:
         return None
-    table = pa.concat_tables([pq.read_table(f) for f in files])
-    table = table.sort_by([("time", "ascending"), ("signal", "ascending"), ("id", "ascending")])
+    tables = [pq.read_table(f) for f in files]
+    table = pa.concat_tables(tables).replace_schema_metadata(None)
+    if not _in_order(tables):
+        table = table.sort_by(SORT_KEYS)
     target = Path(output_dir) / "timeseries.parquet"
     tmp = target.with_suffix(".tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -93,3 +109,18 @@ def merge_parts(output_dir: Path) -> Path | None:
         f.unlink()
     parts_dir.rmdir()
     return target
+
+
+def _in_order(tables: list[pa.Table]) -> bool:
+    """Each table marked sorted by the recorder, each one's times after the previous one's."""
+    last = -math.inf
+    for table in tables:
+        if table.num_rows == 0:
+            continue
+        if (table.schema.metadata or {}).get(b"gridfed.sorted_by") != b"time,signal,id":
+            return False
+        times = table.column("time")
+        if pc.min(times).as_py() <= last:
+            return False
+        last = pc.max(times).as_py()
+    return True
