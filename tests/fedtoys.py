@@ -73,3 +73,19 @@ class Faulty(FederateWrapper):
     def on_step(self, io: StepIO) -> None:
         if self.config.fail_at is not None and io.time >= self.config.fail_at:
             raise RuntimeError(f"boom at t={io.time}")
+
+
+class Summing(FederateWrapper):
+    """Report only: sums its own signal (role 'broken': raises) and says which process ran."""
+
+    kind = "summing"
+    config_model = ToyConfig
+
+    @classmethod
+    def report(cls, name: str, config: ToyConfig, timeseries, plots_dir) -> dict:
+        import os
+
+        if config.role == "broken":
+            raise RuntimeError(f"{name}: broken on purpose")
+        mine = timeseries[timeseries.signal == f"{name}.x"]
+        return {"sum": float(mine.value.sum()), "rows": len(mine), "pid": os.getpid()}
