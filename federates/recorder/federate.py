@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from federates.recorder.config import RecorderConfig, Signal
 from federates.recorder.model import PAYLOADS, RecorderModel
+from federates.recorder.writer import BackgroundWriter, RawValue
 from federates.runtime import (
     FederateWrapper,
     Interfaces,
@@ -20,7 +22,8 @@ from federates.runtime import (
 class RecorderFederate(FederateWrapper):
     """Subscribes to every publication (or `signals`), writes long-format parquet; publishes
     `clock`, which every other federate follows (with a slack of a few steps) so the
-    recorder never falls far behind."""
+    recorder never falls far behind. Its time loop only copies the raw values; a writer
+    thread parses them and writes the parts (`writer.py`)."""
 
     kind = "recorder"
     config_model = RecorderConfig
@@ -54,20 +57,25 @@ class RecorderFederate(FederateWrapper):
         return config.model_copy(update={"signals": signals})
 
     def on_start(self, io: StepIO) -> None:
-        self.model = RecorderModel(Path(self.config.output_dir), self.config.chunk_steps)
+        model = RecorderModel(Path(self.config.output_dir), self.config.chunk_steps)
+        # the time loop gets the GIL back from the writer's thread within 0.2 ms, not the
+        # default 5 ms, whenever HELICS grants a step
+        sys.setswitchinterval(2e-4)
+        self.writer = BackgroundWriter(model, max_pending_steps=self.config.chunk_steps)
 
     def on_step(self, io: StepIO) -> None:
+        values = []
         for signal in self.config.signals or []:
             if not io.updated(signal.key):
                 continue
-            if signal.payload:
-                payload = io.get(signal.key, PAYLOADS[signal.payload])
-                if payload is not None:
-                    self.model.add_payload(io.time, signal.key, payload)
-            else:
-                self.model.add_vector(io.time, signal.key, io.get_raw(signal.key))
-        self.model.end_step(io.time)
-        io.publish("clock", io.time)  # producers follow this: they stay <= 1 step ahead
+            raw = io.get_raw(signal.key)
+            if signal.payload and raw:
+                values.append(RawValue(signal.key, PAYLOADS[signal.payload], raw))
+            elif not signal.payload:
+                values.append(RawValue(signal.key, None, raw))
+        self.writer.add_step(io.time, values)  # parsed and written on the writer's thread
+        io.publish("clock", io.time)  # producers follow this, with a slack of a few steps
 
     def on_stop(self, io: StepIO, completed: bool) -> None:
-        self.model.flush()
+        if hasattr(self, "writer"):
+            self.writer.close()

@@ -1,7 +1,9 @@
 """Pure recorder: long-format rows (time, signal, id, value) written in parquet parts.
 
 Each chunk is a complete parquet file under `<output>/timeseries.parts/`, so a crash loses at
-most the chunk in memory. `merge_parts` joins them into one `timeseries.parquet` at the end.
+most the chunk in memory (the federate's writer thread, `writer.py`, may also hold up to a
+chunk's worth of steps not yet turned into rows; a failure it sees coming writes them all).
+`merge_parts` joins them into one `timeseries.parquet` at the end.
 """
 
 from __future__ import annotations
