@@ -135,15 +135,14 @@ def helics_core_init(cfg: RuntimeConfig) -> str:
 
 def broker_init(
     host: str, port: int, key: str, name: str, federates: int, log_level: str = "warning",
-    global_time: bool = True,
+    global_time: bool = False,
 ) -> str:
     """Init string of a run's broker: waits for `federates` federates before executing.
 
-    `global_time`: the broker grants all times itself (HELICS --globaltime). With distributed
-    negotiation, the cycle every federate closes through the recorder's clock (`follow`) makes
-    the waiting federates exchange timing messages continuously while one of them computes:
-    a market run then spends as much system CPU as its federates' own work. The grants, and
-    so the results, are the same.
+    `global_time`: the broker grants all times itself (HELICS --globaltime) instead of the
+    federates negotiating them among themselves. The grants, and so the results, are the
+    same; global grants cost a broker round trip per grant, and a federate allowed to trail
+    the others (the recorder, by its output delay) is only granted once they stall for it.
     """
     parts = [
         f"--name={name}",

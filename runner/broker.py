@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--core-type", default="zmq")
     parser.add_argument("--log-level", default="warning")
     parser.add_argument("--time-coordination", choices=("global", "distributed"),
-                        default="global")
+                        default="distributed")
     args = parser.parse_args(argv)
     die_with_parent()
     terminate_as_interrupt()

@@ -62,14 +62,7 @@ class Plan:
 
     @property
     def time_coordination(self) -> str:
-        """'auto' resolved: global time when a market runs (its clearing keeps the others
-        waiting, and waiting federates negotiating among themselves exchange timing messages
-        nonstop: market_ieee123 43 s -> 30 s), distributed otherwise (each step's grants
-        then pipeline without a round trip to the broker: houses_ieee123 15 s -> 10.5 s)."""
-        mode = self.scenario.broker.time_coordination
-        if mode != "auto":
-            return mode
-        return "global" if any(f.kind == "market" for f in self.federates) else "distributed"
+        return self.scenario.broker.time_coordination
 
     def write(self, directory: Path) -> Path:
         """Write configs/<name>.json for each federate and launch_plan.json; returns the plan."""
@@ -194,22 +187,32 @@ def _wire_publications(scenario: Scenario, compiled: list[CompiledFederate]) -> 
         fed.interfaces = cls.interfaces(fed.runtime, fed.config)
 
 
-RECORDER_SLACK_STEPS = 10
+DEFAULT_SLACK_STEPS = 10
 
 
 def _follow_recorders(compiled: list[CompiledFederate]) -> None:
-    """Every federate waits on each recorder's clock, delayed by RECORDER_SLACK_STEPS steps.
+    """Every federate waits on each recorder's clock, delayed by the recorder's slack.
 
-    HELICS values have no back-pressure: without this a slow recorder falls arbitrarily far
-    behind and a failure loses everything it has not consumed. With it, producers run at
-    most RECORDER_SLACK_STEPS steps ahead (so grid and recorder still work in parallel) and a
-    failure loses at most that many steps.
+    HELICS values have no back-pressure: a recorder slower than the federation (a fast grid
+    stepping alone) falls behind, and a failure loses everything it has not consumed. With
+    the follow, the others run at most `slack_steps` steps ahead of it (so they and the
+    recorder still work in parallel) and a failure loses at most that many steps. The
+    follow closes a loop through every federate; with distributed time negotiation, the
+    federates waiting in it exchange timing messages continuously while one of them
+    computes long steps (a market clearing), so runs with a market go without it (the
+    market paces them far below the recorder's speed).
     """
+    has_market = any(fed.kind == "market" for fed in compiled)
     clocks = []
     for fed in compiled:
-        if fed.kind == "recorder":
+        if fed.kind != "recorder":
+            continue
+        slack = fed.config.slack_steps  # type: ignore[attr-defined]
+        if slack is None:
+            slack = 0 if has_market else DEFAULT_SLACK_STEPS
+        if slack > 0:
             clocks.append(f"{fed.name}/clock")
-            fed.runtime.output_delay = RECORDER_SLACK_STEPS * fed.runtime.period
+            fed.runtime.output_delay = slack * fed.runtime.period
     for fed in compiled:
         if fed.kind != "recorder":
             fed.runtime.follow = list(clocks)

@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 
-from runner.compile import RECORDER_SLACK_STEPS
+from runner.compile import DEFAULT_SLACK_STEPS
 from tests.conftest import REPO, assert_clean, gridfed, interruptible, write_scenario
 
 
@@ -43,9 +43,9 @@ def test_federate_raising_mid_run_stops_everything(tmp_path):
     assert metrics["complete"] is False and metrics["failed_federate"] == "faulty"
     assert (run_dir / "INCOMPLETE").exists()
     ts = pd.read_parquet(run_dir / "timeseries.parquet")
-    # producers follow the recorder's clock, so it is at most RECORDER_SLACK_STEPS behind
+    # producers follow the recorder's clock, so it is at most DEFAULT_SLACK_STEPS behind
     # the failure (the grid, which does not wait for the faulty federate, may be ahead)
-    assert ts.time.max() >= 1800 - (RECORDER_SLACK_STEPS + 1) * 60
+    assert ts.time.max() >= 1800 - (DEFAULT_SLACK_STEPS + 1) * 60
     codes = metrics["exit_codes"]
     assert codes["faulty"] == 1
     # the others were stopped by HELICS's global error and left on their own, flushing

@@ -123,8 +123,8 @@ def test_same_seed_gives_identical_parquet_and_concurrent_runs_do_not_mix(baseli
 
 
 def test_global_time_coordination_gives_the_same_results(baseline_run):
-    """The broker's global time grants and the federates' own negotiation (what `auto`
-    picks without a market) give the same time series."""
+    """The broker's global time grants and the federates' own negotiation (the default)
+    give the same time series."""
     base, path, run_dir = baseline_run
     out = base / "global"
     result = gridfed("run", str(path), "--out", str(out), "--set", "duration=3h",
@@ -159,8 +159,34 @@ def test_dry_run_writes_configs_and_plan_only(tmp_path):
         "pv/injections"]
     assert not (tmp_path / "dry" / "timeseries.parquet").exists()
     assert not (tmp_path / "dry" / "logs").exists()
-    assert plan["broker"]["time_coordination"] == "distributed"  # auto, no market
-    result = gridfed("run", "market_ieee123", "--out", str(tmp_path / "market"), "--dry-run")
+    assert plan["broker"]["time_coordination"] == "distributed"  # the default
+    result = gridfed("run", "market_ieee123", "--out", str(tmp_path / "market"), "--dry-run",
+                     "--set", "broker.time_coordination=global")
     assert result.returncode == 0, result.stderr
     plan = json.loads((tmp_path / "market" / "launch_plan.json").read_text())
-    assert plan["broker"]["time_coordination"] == "global"  # auto: the market makes others wait
+    assert plan["broker"]["time_coordination"] == "global"
+    # 'auto' (which picked global time when a market ran) is gone: say so, and what is known
+    result = gridfed("run", "market_ieee123", "--out", str(tmp_path / "auto"), "--dry-run",
+                     "--set", "broker.time_coordination=auto")
+    assert result.returncode == 2
+    assert "broker.time_coordination" in result.stderr and "distributed" in result.stderr
+
+
+def test_recorder_slack_by_default_only_without_a_market(tmp_path):
+    def runtimes(scenario_arg: str, out: str, *sets: str) -> dict[str, dict]:
+        extra = [a for s in sets for a in ("--set", s)]
+        result = gridfed("run", scenario_arg, "--out", str(tmp_path / out), "--dry-run", *extra)
+        assert result.returncode == 0, result.stderr
+        return {p.stem: json.loads(p.read_text())["runtime"]
+                for p in (tmp_path / out / "configs").glob("*.json") if p.stem != "launch_plan"}
+
+    path = write_scenario(tmp_path / "s.yaml", scenario())
+    plain = runtimes(str(path), "plain")
+    assert plain["grid"]["follow"] == ["recorder/clock"]
+    assert plain["recorder"]["output_delay"] == 10 * 60.0
+    market = runtimes("market_ieee123", "market")
+    assert all(r["follow"] == [] for r in market.values())
+    assert market["recorder"]["output_delay"] == 0.0
+    chosen = runtimes("market_ieee123", "chosen", "federates.recorder.config.slack_steps=3")
+    assert chosen["houses"]["follow"] == ["recorder/clock"]
+    assert chosen["recorder"]["output_delay"] == 3 * 60.0

@@ -18,3 +18,9 @@ class RecorderConfig(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="Keys to leave out.")
     output_dir: str = ""
     chunk_steps: int = Field(60, ge=1, description="Steps per parquet part (crash loses <= 1).")
+    slack_steps: int | None = Field(
+        None, ge=0, description="The other federates wait for the recorder once it is this "
+        "many steps behind, so a failure loses at most that many steps; 0: they never wait. "
+        "Default: 10, or 0 in runs with a market, whose clearings pace the run more slowly "
+        "than the recorder and whose waiting federates, in a loop through the recorder, "
+        "would negotiate time nonstop (a market run's system CPU doubled).")

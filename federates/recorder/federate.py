@@ -21,9 +21,10 @@ from federates.runtime import (
 
 class RecorderFederate(FederateWrapper):
     """Subscribes to every publication (or `signals`), writes long-format parquet; publishes
-    `clock`, which every other federate follows (with a slack of a few steps) so the
-    recorder never falls far behind. Its time loop only copies the raw values; a writer
-    thread parses them and writes the parts (`writer.py`)."""
+    `clock`, which the other federates follow with a slack of `slack_steps` steps (none in
+    runs with a market) so the recorder never falls far behind. Its time loop only copies
+    the raw values (HELICS hands it every step's values in order, even when it trails); a
+    writer thread parses them and writes the parts (`writer.py`)."""
 
     kind = "recorder"
     config_model = RecorderConfig
@@ -74,7 +75,7 @@ class RecorderFederate(FederateWrapper):
             elif not signal.payload:
                 values.append(RawValue(signal.key, None, raw))
         self.writer.add_step(io.time, values)  # parsed and written on the writer's thread
-        io.publish("clock", io.time)  # producers follow this, with a slack of a few steps
+        io.publish("clock", io.time)  # the others follow this, `slack_steps` behind
 
     def on_stop(self, io: StepIO, completed: bool) -> None:
         if hasattr(self, "writer"):
