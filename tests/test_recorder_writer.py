@@ -36,6 +36,8 @@ def test_an_error_on_the_writer_thread_reaches_the_loop(tmp_path):
     writer = BackgroundWriter(RecorderModel(tmp_path, chunk_steps=5), max_pending_steps=1)
     writer.add_step(0.0, [RawValue("grid/state", GridState, "{not json")])
     with pytest.raises(RuntimeError, match="recorder: writing failed"):
-        for t, values in steps(50):  # the failure shows at a later step, or at the latest...
+        for t, values in steps(50):  # the failure shows at a later step...
             writer.add_step(t + 60.0, values)
-        writer.close()  # ...when the writer is closed
+    with pytest.raises(RuntimeError, match="recorder: writing failed"):
+        writer.close()  # ...and again when the writer is closed, which ends its thread
+    assert not writer._thread.is_alive()
