@@ -33,7 +33,7 @@ class Trace:
 
 
 def load(run_dir: Path) -> dict[str, Trace]:
-    plan = json.loads((run_dir / "configs" / "launch_plan.json").read_text())
+    plan = json.loads((run_dir / "launch_plan.json").read_text())
     waits = dependencies(plan)
     traces = {}
     for path in sorted((run_dir / "logs").glob("*.trace.json")):

@@ -59,8 +59,7 @@ def test_dependencies_follow_the_time_negotiation():
 
 def test_summary_reads_a_results_folder(tmp_path):
     (tmp_path / "logs").mkdir()
-    (tmp_path / "configs").mkdir()
-    (tmp_path / "configs" / "launch_plan.json").write_text(json.dumps({
+    (tmp_path / "launch_plan.json").write_text(json.dumps({
         "broker": {"time_coordination": "global"},
         "federates": [{"name": n, "publications": [], "subscriptions": [], "endpoints": []}
                       for n in ("a", "b")]}))
