@@ -24,15 +24,21 @@ DISP = ("disp_hvac", "disp_wh", "disp_pv", "disp_bat", "disp_ev", "disp_pv_q", "
         "disp_cooling", "disp_hp_max", "disp_until")
 
 
-def _coordinator() -> tuple[Coordinator, float]:
+def coordinator(loads: pd.DataFrame = LOADS, houses: int = 60, seed: int = 2,
+                warm_steps: int = 60) -> tuple[Coordinator, float]:
+    """A mixed population (all device kinds) stepped `warm_steps` minutes from noon, and the
+    time it has reached."""
     spec = PopulationSpec.model_validate({
-        "houses": 60, "waterheater": {"share": 0.5}, "pv": {"share": 0.4},
+        "houses": houses, "waterheater": {"share": 0.5}, "pv": {"share": 0.4},
         "battery": {"share": 0.3}, "ev": {"share": 0.4, "v2g_share": 0.5}})
-    m = PopulationModel(build(spec, LOADS, seed=2), builtin("summer"), start_time=12 * 3600)
-    for k in range(60):
+    m = PopulationModel(build(spec, loads, seed=seed), builtin("summer"), start_time=12 * 3600)
+    for k in range(warm_steps):
         m.step(12 * 3600 + k * DT, DT)
-    c = Coordinator(m, DT, 300.0)
-    return c, 13 * 3600.0
+    return Coordinator(m, DT, 300.0), 12 * 3600 + warm_steps * DT
+
+
+def _coordinator() -> tuple[Coordinator, float]:
+    return coordinator()
 
 
 def test_split_groups_matches_split_bit_for_bit():

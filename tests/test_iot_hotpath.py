@@ -10,11 +10,9 @@ from pydantic_core import to_json
 from federates.iot.agents import PCTS, Coordinator, _pct
 from federates.iot.federate import injection_dict
 from federates.iot.flex import Groups
-from federates.iot.model import PopulationModel, nan0
-from federates.iot.population import build
-from federates.iot.spec import PopulationSpec
-from federates.iot.weather import builtin
+from federates.iot.model import nan0
 from federates.messages import InjectionSet, PopulationSummary
+from tests.test_iot_fastpath import coordinator
 
 LOADS = pd.DataFrame({"bus": ["1", "2", "3", "4", "5"], "nodes": ["1", "2", "1.2.3", "3", "1"],
                       "kw": [60.0, 40.0, 150.0, 30.0, 300.0],
@@ -23,13 +21,7 @@ DT = 60.0
 
 
 def _coordinator() -> tuple[Coordinator, float]:
-    spec = PopulationSpec.model_validate({
-        "houses": 80, "waterheater": {"share": 0.5}, "pv": {"share": 0.4},
-        "battery": {"share": 0.3}, "ev": {"share": 0.4, "v2g_share": 0.5}})
-    m = PopulationModel(build(spec, LOADS, seed=3), builtin("summer"), start_time=12 * 3600)
-    for k in range(30):
-        m.step(12 * 3600 + k * DT, DT)
-    return Coordinator(m, DT, 300.0), 12.5 * 3600
+    return coordinator(LOADS, houses=80, seed=3, warm_steps=30)
 
 
 def test_pct_equals_np_percentile():
