@@ -122,7 +122,7 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
         )
         compiled.append(CompiledFederate(name, spec.kind, runtime, config,
                                          cls.interfaces(runtime, config)))
-    if scenario.broker.core_type in ("zmq", "tcp"):
+    if scenario.broker.core_type == "zmq":
         from runner.launch import free_port
 
         for fed in compiled:  # own ports, so HELICS does not hand out ports near the broker's

@@ -63,11 +63,12 @@ class BrokerSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = Field("127.0.0.1", description="Interface the broker binds to.")
     port: int | None = Field(None, ge=1024, le=65535, description="Default: a free port.")
-    core_type: Literal["zmq", "zmq_ss", "tcp", "tcp_ss"] = Field(
+    core_type: Literal["zmq", "zmq_ss", "tcp_ss"] = Field(
         "zmq", description="HELICS core. zmq: the broker binds its port and the next one, "
         "each federate a free port the runner picks (~2 ms per step); zmq_ss: only the "
         "broker's port, but ~3x the per-step overhead; tcp_ss stalls on values over ~4 kB "
-        "(HELICS 3.6).")
+        "(HELICS 3.6). The plain tcp core is not offered: with a run's own broker every "
+        "federate lost contact with it at t = 0 (HELICS 3.6).")
     log_level: Literal["error", "warning", "summary", "connections", "debug"] = "warning"
     time_coordination: Literal["distributed", "global"] = Field(
         "distributed", description="distributed: the federates negotiate their time grants "

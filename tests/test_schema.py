@@ -45,6 +45,7 @@ def test_good_scenario_loads(tmp_path):
     ("feeder: case33bw", "feeder: ieee999", "feeder", "ieee999"),
     ("  grid: {kind: grid}", "  grid: {kind: gird}", "federates.grid.kind", "gird"),
     ("period: 1min", "period: 1min\ncolour: blue", "colour", "blue"),
+    ("period: 1min", "period: 1min\nbroker: {core_type: tcp}", "broker.core_type", "tcp"),
 ])
 def test_bad_fields_are_named(tmp_path, edit, fragment, field, value):
     path = write(tmp_path, GOOD.replace(edit, fragment))
