@@ -1,0 +1,1 @@
+"""Batch studies run without HELICS (``gridfed study STUDY.yaml``)."""
