@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import resource
 import time
 from pathlib import Path
 
@@ -29,11 +30,15 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 def static_mc(samples: int, jobs: int) -> dict[str, float]:
     cfg = Config(feeder="ieee123", samples=samples, dynamic=False)
     t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     rows = run_samples(cfg, seed=1, jobs=jobs)
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     hc = np.array([r["static_hc_pct"] for r in rows])
     checks = sum(r["static_checks"] for r in rows)
     return {"static_mc_samples": samples, "static_mc_jobs": jobs, "static_mc_wall_s": wall,
+            "static_mc_worker_cpu_s": cpu, "static_mc_cpu_bound_wall_s": cpu / max(jobs, 1),
             "static_mc_checks": checks, "static_mc_hc_mean_pct": float(hc.mean()),
             "static_mc_hc_std_pct": float(hc.std(ddof=1)) if len(hc) > 1 else 0.0}
 

@@ -108,6 +108,12 @@ def report(results: dict[str, Any], path: Path) -> None:
         "a limit without PV keep their baseline extreme as the limit.",
         "- The placement is one seeded random sequence; the HC of a single sequence varies "
         "with the seed (see the Monte Carlo spread and the redraw_placement option).",
+        "- PV inverters may absorb reactive power down to pf_min (spec A.3: 0.8) in the "
+        "dynamic case; on overhead lines with X/R near 2 this cancels most of the voltage "
+        "rise, so the dynamic HC can reach the end of the placement sequence.",
+        *(["- **The dynamic HC reached the end of the placement sequence "
+           f"({r['sequence_levels']} increments): it is a lower bound.**"]
+          if r.get("dynamic_level") == r.get("sequence_levels") else []),
         "- Nothing was tuned to reach the seed's numbers.", "",
         "## Tables and plots", "",
         "- `levels.parquet`: every feasibility check (mode, level, PV, result, violation, "
