@@ -111,6 +111,10 @@ class Config(BaseModel):
     sigma_price: float = Field(0.10, ge=0, description="Multiplicative price noise [-].")
     redraw_placement: bool = Field(False, description="Draw a new placement sequence per "
                                    "sample instead of the fixed one [-].")
+    sensitivity: bool = Field(False, description="Also run the BS x HP grid of the static "
+                              "HC (nominal and worst case) [-].")
+    sensitivity_shares: list[float] = Field([0.0, 0.05, 0.10, 0.15, 0.20], min_length=1,
+                                            description="BS and HP shares of the grid [-].")
     dynamic: bool = Field(True, description="Also compute the dynamic HC [-].")
     dynamic_samples: int | None = Field(None, ge=0, description="Samples with a dynamic HC "
                                         "(None: all) [-].")

@@ -17,6 +17,7 @@ from runner.studies.hosting_capacity.config import Config
 from runner.studies.hosting_capacity.montecarlo import run_samples, setup
 from runner.studies.hosting_capacity.profiles import load_scale, nominal_day
 from runner.studies.hosting_capacity.search import dynamic_hc, static_hc
+from runner.studies.hosting_capacity.sensitivity import bs_hp_grid, summarise
 
 
 def _clean(v: Any) -> Any:
@@ -92,6 +93,10 @@ def run(config: Config, out: Path, *, seed: int, jobs: int = 1,
                                             >= both["static_hc_pct"] - 1e-9).all())
         res["monte_carlo"] = {k: _clean(v) for k, v in mc.items()}
         outputs.hc_distribution(samples, out / "hc_distribution.png")
+    if cfg.sensitivity:
+        grid = bs_hp_grid(cfg, seed)
+        grid.to_parquet(out / "sensitivity.parquet", index=False)
+        res["sensitivity"] = summarise(grid)
     res["wall_s"] = time.perf_counter() - t0
     res = {k: _clean(v) for k, v in res.items()}
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")

@@ -102,3 +102,22 @@ def test_uncoordinated_battery_schedule_is_energy_neutral_and_within_soc_bounds(
     assert soc[-1] == pytest.approx(soc[0])
     assert soc.min() >= cfg.soc_min and soc.max() <= cfg.soc_max
     assert (p[(hours >= 11) & (hours < 14)] > 0).all()  # discharges at midday
+
+
+def test_bs_hp_grid_points_are_static_runs_and_cross_difference_is_the_corner_formula() -> None:
+    from runner.studies.hosting_capacity.sensitivity import bs_hp_grid, summarise
+
+    cfg = Config(feeder="ieee13", peak_load_kva=None, pv_cap_kw=400, pv_step_kw=(30, 400),
+                 start_h=10, horizon_h=4, samples=0, sensitivity_shares=[0.0, 0.2])
+    grid = bs_hp_grid(cfg, seed=1)
+    assert len(grid) == 8
+    one = cfg.model_copy(update={"variant": "nominal", "bs_share": 0.2, "hp_share": 0.0})
+    ctx, base, day, _, place = setup(one, seed=1)
+    direct = 100 * static_hc(ctx, place, day).pv_kw / base
+    row = grid[(grid.variant == "nominal") & (grid.bs_share == 0.2) & (grid.hp_share == 0.0)]
+    assert float(row["static_hc_pct"].iloc[0]) == pytest.approx(direct)
+    g = grid[grid.variant == "nominal"].set_index(["bs_share", "hp_share"])["static_hc_pct"]
+    cross = g[(0.2, 0.2)] - g[(0.2, 0.0)] - g[(0.0, 0.2)] + g[(0.0, 0.0)]
+    assert summarise(grid)["nominal"]["cross_difference"] == pytest.approx(cross)
+    assert summarise(grid)["nominal"]["slope_bs"] == pytest.approx(
+        ((g[(0.2, 0.0)] - g[(0.0, 0.0)]) + (g[(0.2, 0.2)] - g[(0.0, 0.2)])) / 2 / 20)
