@@ -60,6 +60,14 @@ def dynamic_scaling(horizons: tuple[float, ...]) -> dict[str, float]:
 
 
 def write_section(numbers: dict[str, float]) -> None:
+    """Write the section; measures not rerun this time keep their previous values."""
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    pat = re.compile(r"## hosting_capacity\n.*?(?=\n## |\Z)", re.S)
+    old = pat.search(text)
+    kept = dict(re.findall(r"^\| (\w+) \| ([^|]+) \|$", old.group(0), re.M)) if old else {}
+    kept.pop("measure", None)
+    merged = {k: float(v) for k, v in kept.items() if k not in numbers} | numbers
+    numbers = dict(sorted(merged.items()))
     lines = ["## hosting_capacity", "",
              "Goal: static MC, IEEE 123, 100 samples at 15-min steps <= 20 s on 2 cores. "
              "Dynamic: one check = dispatch QP (Clarabel, one linearisation) + OpenDSS replay.",
@@ -68,8 +76,6 @@ def write_section(numbers: dict[str, float]) -> None:
              "| measure | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in numbers.items()]
     section = "\n".join(lines) + "\n"
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pat = re.compile(r"## hosting_capacity\n.*?(?=\n## |\Z)", re.S)
     text = pat.sub(section.rstrip("\n"), text) if pat.search(text) else (
         text.rstrip("\n") + "\n\n" + section)
     DOC.write_text(text)
@@ -82,7 +88,7 @@ def main() -> None:
     ap.add_argument("--horizons", type=float, nargs="*", default=[3.0, 6.0, 12.0, 24.0])
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
-    numbers = static_mc(a.samples, a.jobs)
+    numbers = static_mc(a.samples, a.jobs) if a.samples else {}
     numbers |= dynamic_scaling(tuple(a.horizons))
     for k, v in numbers.items():
         print(f"{k:40s} {v:.4g}")

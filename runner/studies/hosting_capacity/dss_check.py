@@ -198,8 +198,9 @@ class DssDay:
 
     def run_day(self, day: Day, inj_p: np.ndarray, inj_q: np.ndarray | None = None,
                 *, stop_at_violation: bool = True, powers: bool = False,
-                record_taps: bool = False) -> DayResult:
-        """Solve every step of ``day`` with net DER injections ``inj_p`` (T, B) [kW]."""
+                record_taps: bool = False, steps: np.ndarray | None = None) -> DayResult:
+        """Solve the steps of ``day`` (all, or ``steps`` in the given order) with net DER
+        injections ``inj_p`` (T, B) [kW]. Unsolved steps stay nan."""
         t_n, b_n, k_n = len(day.hours), self.net.n_buses, self.n_branches
         inj_q = np.zeros_like(inj_p) if inj_q is None else inj_q
         vmax, vmin = np.full((t_n, b_n), np.nan), np.full((t_n, b_n), np.nan)
@@ -210,10 +211,11 @@ class DssDay:
         first, converged = None, True
         sched = self.tap_schedule if self.cfg.regulators == "baseline" else None
         taps = []
-        for t in range(t_n):
+        order = range(t_n) if steps is None else np.asarray(steps).tolist()
+        for t in order:
             if sched is not None:
                 self._set_taps(sched[t])
-            elif t and (self.cfg.regulators == "controlled" or record_taps):
+            elif t != order[0] and (self.cfg.regulators == "controlled" or record_taps):
                 self._reset_taps()  # each step starts from the published taps
             self._write_step(day.load_mult[t], inj_p[t], inj_q[t])
             dss.Solution.Solve()
@@ -237,7 +239,7 @@ class DssDay:
                 first = self._violation(t, vmax[t], vmin[t], loading[t], lim)
                 if first is not None and stop_at_violation:
                     break
-        if record_taps and len(taps) == t_n:
+        if record_taps and len(taps) == t_n and steps is None:
             self.tap_schedule = np.array(taps)
         return DayResult(first is None and converged, first, vmax, vmin, loading, pb, qb,
                          converged)

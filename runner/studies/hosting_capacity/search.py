@@ -72,6 +72,20 @@ def bisect_last_feasible(check: Callable[[int], bool], n_levels: int, lo: int = 
     return lo
 
 
+def pv_steps_first(cfg: Config, day: Day) -> np.ndarray | None:
+    """Steps to check, most PV first; steps without PV are left out.
+
+    Exact when steps are independent (taps fixed per step: ``baseline`` or ``locked``): a
+    step without PV has the baseline's inputs at every level, and the baseline is within
+    its own limits. With ``controlled`` regulators every step is solved in time order.
+    """
+    if cfg.regulators == "controlled":
+        return None
+    total = day.pv_avail.sum(axis=1)
+    order = np.argsort(-total, kind="stable")
+    return order[total[order] > 0]
+
+
 def set_baseline(ctx: Context, day: Day, dev: DeviceInjections) -> DayResult:
     """Run the no-PV day and set the limits from it (baseline violations excluded)."""
     return ctx.dss.run_baseline(day, dev.total)
@@ -82,10 +96,12 @@ def static_hc(ctx: Context, place: Placement, day: Day) -> SearchResult:
     dev = static_injections(ctx.cfg, place, day)
     set_baseline(ctx, day, dev)
     checks: list[LevelCheck] = []
+    steps = pv_steps_first(ctx.cfg, day)
 
     def check(level: int) -> bool:
         t0 = time.perf_counter()
-        res = ctx.dss.run_day(day, dev.total + day.pv_avail * place.pv_kw(level)[None, :])
+        res = ctx.dss.run_day(day, dev.total + day.pv_avail * place.pv_kw(level)[None, :],
+                              steps=steps)
         viol = "" if res.first_violation is None else "{}:{}:{}".format(*res.first_violation)
         checks.append(LevelCheck("static", level, place.total_kw(level), res.feasible, viol,
                                  wall_s=time.perf_counter() - t0))

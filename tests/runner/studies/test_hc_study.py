@@ -21,7 +21,7 @@ def test_samples_are_the_same_serial_in_processes_and_on_dask() -> None:
     serial = run_samples(cfg, seed=7, jobs=1)
     procs = run_samples(cfg, seed=7, jobs=2)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         remote = run_samples(cfg, seed=7, scheduler=cluster.scheduler_address)
     assert serial == procs == remote
     assert [r["sample"] for r in serial] == [0, 1, 2]
