@@ -69,7 +69,7 @@ def hc_distribution(samples: pd.DataFrame, path: Path) -> None:
 
 def _line(name: str, measured: Any, seed: Any, note: str = "") -> str:
     def fmt(v: Any) -> str:
-        return f"{v:.2f}" if isinstance(v, float) else str(v)
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     return f"| {name} | {fmt(measured)} | {fmt(seed)} | {note} |"
 
@@ -85,7 +85,7 @@ def report(results: dict[str, Any], path: Path) -> None:
         _line("deterministic dynamic HC [%]", r.get("dynamic_hc_pct", "-"),
               SEED["dynamic_hc_pct"]),
         _line("dynamic / static", r.get("ratio", "-"), SEED["ratio"], "seed: 84/48"),
-        _line("model-vs-OpenDSS max |dV| at accepted levels [pu]",
+        _line("model-vs-OpenDSS max abs(dV) at accepted levels [pu]",
               r.get("dynamic_gap_v_pu", "-"), "-", "not in seed"),
         _line("MC static mean [%]", mc.get("static_mean", "-"), SEED["mc_static_mean"]),
         _line("MC static std [%]", mc.get("static_std", "-"), SEED["mc_static_std"]),
