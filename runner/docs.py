@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from federates.messages import ALL_PAYLOADS
-from federates.registry import KINDS, wrapper_class
+from federates.registry import known_kinds, wrapper_class
 from federates.runtime import RuntimeConfig
 
 HEADER = """# gridfed interfaces
@@ -45,7 +45,7 @@ def federate_section() -> list[str]:
              "Ports with a default configuration; kinds whose ports depend on the scenario "
              "(one endpoint per SMO, one subscription per source) say so in their description.",
              ""]
-    for kind in KINDS:
+    for kind in known_kinds():
         try:
             cls = wrapper_class(kind)
         except (ImportError, KeyError):

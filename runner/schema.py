@@ -117,7 +117,7 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
 def _resolve_path(data: dict[str, Any], key: str) -> list[str]:
     """Map a --set key to a path in the scenario dict.
 
-    'duration' -> ['duration']; 'grid.period' -> ['federates', 'grid', 'period'];
+    'duration' -> ['duration']; 'pv.period' -> ['federates', 'pv', 'period'];
     'houses.weather' -> ['federates', 'houses', 'config', 'weather'].
     """
     parts = key.split(".")
