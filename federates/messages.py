@@ -344,10 +344,12 @@ class Telemetry(Payload):
 
 
 class PriceComponents(Payload):
-    energy: float
-    losses: float
-    voltage: float
-    congestion: float
+    """A bus's dLMP split into its parts [$/kWh]; they add up to the dLMP."""
+
+    energy: float = Field(description="Marginal cost of energy at the PCC [$/kWh].")
+    losses: float = Field(description="Marginal losses between the PCC and the bus [$/kWh].")
+    voltage: float = Field(description="Voltage-limit part [$/kWh].")
+    congestion: float = Field(description="Line-limit part [$/kWh].")
 
 
 class Prices(Payload):
@@ -409,12 +411,16 @@ class MarketDispatch(Payload):
 
 
 class MarketMetrics(Payload):
+    """One clearing's figures: costs, welfare, curtailment, predicted grid state."""
+
     time: float
-    total_cost: float
-    welfare: float
-    curtailment_kw: float
-    relaxation_gap: float
-    exact: bool
+    total_cost: float = Field(description="Objective value of the clearing [$ per period].")
+    welfare: float = Field(description="Cost of serving the bids unchanged minus the "
+                           "clearing's cost [$ per period].")
+    curtailment_kw: float = Field(description="Load below the bids' baseline [kW].")
+    relaxation_gap: float = Field(description="SOCP relaxation gap: how far the branch "
+                                  "currents lie inside their cone [kW].")
+    exact: bool = Field(description="The relaxation was exact (gap below tolerance).")
     pcc_p_kw: float = Field(0.0, description="Scheduled PCC import [kW].")
     losses_kw: float = Field(0.0, description="Predicted line losses [kW].")
     v_min_pu: float = Field(1.0, description="Lowest predicted voltage (balanced model).")
@@ -430,9 +436,11 @@ class MarketMetrics(Payload):
 
 
 class AgentCoefficients(Payload):
+    """An agent's objective coefficients in the market (re-weighted by its scores)."""
+
     agent: str
-    alpha: float
-    beta: float
+    alpha: float = Field(description="Generation cost coefficient [$/kW^2 per period].")
+    beta: float = Field(description="Disutility coefficient [$/kW^2 per period].")
 
 
 class CoefficientUpdate(Payload):
@@ -450,6 +458,8 @@ class CoefficientUpdate(Payload):
 
 
 class AgentScore(Payload):
+    """An agent's trust, commitment and resilience scores, each in [0, 1]."""
+
     agent: str
     trust: float = Field(ge=0.0, le=1.0)
     commitment: float = Field(ge=0.0, le=1.0)
@@ -457,6 +467,8 @@ class AgentScore(Payload):
 
 
 class Scores(Payload):
+    """Scores of the secondary market operators (SMOs), by bus."""
+
     time: float
     scores: list[AgentScore]
 
@@ -469,6 +481,8 @@ class HouseScores(Payload):
 
 
 class Alert(Payload):
+    """An event of the resilience manager: detection, clearing, mitigation start and end."""
+
     time: float
     kind: Literal["attack_detected", "attack_cleared", "mitigation_started", "mitigation_ended"]
     deviation_kw: float

@@ -142,14 +142,27 @@ def schema(directory: Annotated[Path, typer.Argument(help="Where to write the sc
 
 
 @app.command()
-def docs(output: Annotated[Path, typer.Option(help="Markdown file to write.")]
-         = Path("docs/interfaces.md")) -> None:
-    """Regenerate the interface reference (publications, endpoints, payload fields)."""
+def docs(output: Annotated[Path | None, typer.Argument(
+        help="Folder to write into (default: docs/ of the gridfed source checkout).")]
+        = None) -> None:
+    """Regenerate docs/interfaces.md (ports, payloads) and docs/reference.md (every
+    scenario, federate, study and sweep field)."""
     from runner.docs import interfaces_markdown
+    from runner.reference import reference_markdown
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(interfaces_markdown())
-    console.print(str(output))
+    if output is None:
+        checkout = Path(__file__).resolve().parents[1]
+        if not (checkout / "pyproject.toml").exists() or not (checkout / "docs").is_dir():
+            _fail("no gridfed source checkout here: give the folder to write into")
+        output = checkout / "docs"
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"{output}: cannot create the folder ({exc.strerror})")
+    for name, text in (("interfaces.md", interfaces_markdown()),
+                       ("reference.md", reference_markdown())):
+        (output / name).write_text(text)
+        console.print(str(output / name), highlight=False, markup=False)
 
 
 @feeders_app.command("list")

@@ -11,7 +11,8 @@ class FeederDataConfig(BaseModel):
     """Per-bus facts target selection may use (filled by `autowire` from the scenario)."""
 
     model_config = ConfigDict(extra="forbid")
-    buses: list[str] = Field(default_factory=list)
+    buses: list[str] = Field(default_factory=list, description="Buses targets may be "
+                             "chosen from.")
     generation_kw: dict[str, float] = Field(
         default_factory=dict, description="Local generation capacity per bus (PV, batteries) [kW].")
     load_kw: dict[str, float] = Field(

@@ -44,7 +44,7 @@ class StudySpec(BaseModel):
     kind: str = Field(pattern=KIND_PATTERN, description="Study kind, e.g. hosting_capacity.")
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                       description="Study name (the default results folder's prefix).")
-    description: str = ""
+    description: str = Field("", description="One line about the study.")
     seed: int = Field(1, ge=0, description="Seed of every random draw of the study.")
     config: dict[str, Any] = Field(default_factory=dict,
                                    description="The study kind's own settings.")
