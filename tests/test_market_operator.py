@@ -197,3 +197,28 @@ def test_agents_without_a_bid_stay_out_of_the_reused_secondary_problem():
     assert set(got) == set(want) and not any(k.endswith("_h0") for k in got)
     for k in want:
         assert got[k] == pytest.approx(want[k], abs=1e-3)
+
+
+def test_loss_factor_xi_from_the_manager_reaches_the_clearing():
+    """The manager's xi scales the losses penalty (relative) or replaces it (absolute): a
+    dearer loss gives a clearing with fewer losses, and both forms of the same value agree."""
+    def cleared(update: CoefficientUpdate | None):
+        cfg = MarketConfig(feeder="ieee123", primary_period="15min", secondary_period="5min",
+                           background_load="none", primary=PrimaryConfig(voltage_cost=50.0))
+        op = MarketOperator(cfg)
+        op.on_grid(grid_state(0.0))
+        if update is not None:
+            op.on_coefficients(update)
+        for b in bids_for(op, 0.0):
+            op.on_bid(b)
+        return op.clear(0.0)
+
+    base = cleared(None)
+    xi0 = PrimaryConfig().xi
+    dear = cleared(CoefficientUpdate(time=0.0, agents=[], xi=50.0, relative=True))
+    same = cleared(CoefficientUpdate(time=0.0, agents=[], xi=50.0 * xi0, relative=False))
+    assert dear.metrics.losses_kw < base.metrics.losses_kw - 0.5
+    assert dear.metrics.total_cost > base.metrics.total_cost
+    assert dear.metrics.losses_kw == pytest.approx(same.metrics.losses_kw, rel=1e-6)
+    assert [s.p_kw for s in dear.setpoints] == pytest.approx([s.p_kw for s in same.setpoints],
+                                                             abs=1e-4)
