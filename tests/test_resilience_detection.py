@@ -87,3 +87,22 @@ def test_two_sided_detection_sees_both_signs_in_one_run():
     assert det.onset_time == 60.0
     up_only = Detector(DetectionConfig(threshold_kw=10, threshold_pct=0, confirm_steps=3))
     assert all(e is None for e in feed(up_only, [1000, 950, 1050, 950]))
+
+
+def test_events_carry_their_time_deviation_and_onset_and_a_new_alarm_rearms():
+    det = Detector(DetectionConfig(threshold_kw=10, threshold_pct=0, confirm_steps=2,
+                                   clear_steps=2))
+    # alarm at t=120 (onset 60), back within at once: clears after exactly 2 steps
+    feed(det, [1000, 1040, 1030, 1000, 1005, 1000, 1060, 1070])
+    detected, cleared, again = det.events
+    assert (detected.time, detected.kind, detected.deviation_kw, detected.onset_time) == \
+        (120.0, "attack_detected", 30.0, 60.0)
+    assert (cleared.time, cleared.kind, cleared.deviation_kw, cleared.onset_time) == \
+        (240.0, "attack_cleared", 5.0, 180.0)
+    assert (again.time, again.onset_time, again.deviation_kw) == (420.0, 360.0, 70.0)
+    assert det.active and det.detection_time == 420.0 and det.clear_time is None
+    assert det.detection_delay_s == 60.0
+    det.reset()
+    assert not det.active
+    assert det.update(480.0, 1100, 1000) is None  # reset forgets the run: confirm anew
+    assert det.update(540.0, 1100, 1000).kind == "attack_detected"
