@@ -24,7 +24,7 @@ def bids_for(op: MarketOperator, t: float, scale: float = 1.2, period: float = 3
     S = op.net.s_base_kva
     out = []
     for smo, j in zip(op.smos, op.smo_bus, strict=True):
-        p_bus, q_bus = op.net.load_p[j] * S * scale, op.net.load_q[j] * S * scale
+        p_bus, q_bus = op.net.load_p_pu[j] * S * scale, op.net.load_q_pu[j] * S * scale
         agents = {"agent_p0_kw": p_bus / 3, "agent_q0_kvar": q_bus / 3,
                   "agent_p_min_kw": 0.6 * p_bus / 3, "agent_p_max_kw": 1.05 * p_bus / 3,
                   "agent_q_min_kvar": q_bus / 3, "agent_q_max_kvar": q_bus / 3,
@@ -57,7 +57,7 @@ def test_primary_and_secondary_clearing_produce_consistent_setpoints(operator):
     op = operator
     assert len(op.smos) == 85
     op.on_grid(grid_state(0.0))
-    assert op.net.tap[0] == pytest.approx(1.05)  # measured regulator taps are used
+    assert op.primary.tap[0] == pytest.approx(1.05)  # measured regulator taps are used
     for b in bids_for(op, 0.0):
         op.on_bid(b)
     out = op.clear(0.0)

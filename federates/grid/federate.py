@@ -7,7 +7,7 @@ from typing import Any
 import feeders
 from federates.common.profiles import profile_values
 from federates.grid.config import GridConfig
-from federates.grid.model import GridModel, GridSetup, IslandSetup
+from federates.grid.model import GridModel, GridSetup
 from federates.messages import InjectionSet
 from federates.runtime import (
     PHASES,
@@ -19,6 +19,7 @@ from federates.runtime import (
     StepIO,
     Subscription,
 )
+from feeders.opendss import IslandSetup
 
 INJECTIONS_PORT = "injections"  # grid subscribes to every federate that publishes it
 
@@ -37,6 +38,7 @@ def build_model(config: GridConfig) -> GridModel:
         capacitor_control=config.controls.capacitors,
         baseline_enabled=config.baseline.shape != "none",
         tolerance=config.tolerance,
+        tap_step=feeder.tap_step,
         island=IslandSetup(config.island.former_bus, config.island.v_pu)
         if config.island.enabled else None,
     ))

@@ -164,10 +164,9 @@ def island_markdown(name: str, m: dict[str, Any]) -> str:
 
 def _distance(config: MarketConfig, buses: list[str]) -> np.ndarray:
     import feeders
-    from federates.market.network_model import from_feeder
 
-    net = from_feeder(feeders.load(config.feeder))
-    d = net.distance()  # electrical distance: sum of branch r from the source [pu]
+    net = feeders.load(config.feeder).network
+    d = net.electrical_distance_pu()  # electrical distance: sum of branch r from the source [pu]
     return np.array([d[net.bus_index[b]] if b in net.bus_index else np.nan for b in buses])
 
 
