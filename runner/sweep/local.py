@@ -76,7 +76,7 @@ def _run_in_point_process(task: dict[str, Any]) -> dict[str, Any]:
             die_with_parent()
             signal.signal(signal.SIGINT, signal.default_int_handler)
             terminate_as_interrupt()
-            row = run_point(task, fork=True)
+            row = run_point(task, fork=os.environ.get("GRIDFED_SWEEP_FORK", "1") != "0")
             with os.fdopen(write_fd, "w") as sink:
                 sink.write(json.dumps(row, default=str))
         except BaseException:  # noqa: BLE001 - the worker reports the missing row

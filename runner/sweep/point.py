@@ -48,11 +48,14 @@ def _run(task: dict[str, Any], fork: bool) -> dict[str, Any]:
     from runner.results import finalize, make_run_dir, write_resolved_scenario
     from runner.schema import load_scenario
 
+    clock = [time.monotonic()]
     path = Path(task["scenario"])
     scenario = load_scenario(path, task["overrides"])
     run_dir = make_run_dir(Path(task["out"]), scenario.name)
+    clock.append(time.monotonic())
     lock = PortLock()
     lock.acquire()  # released once this point's cores have bound their ports
+    clock.append(time.monotonic())
     try:
         span = 2 if scenario.broker.core_type == "zmq" else 1
         port = free_port(scenario.broker.host, span)
@@ -65,10 +68,12 @@ def _run(task: dict[str, Any], fork: bool) -> dict[str, Any]:
             from runner.sweep.fork import fork_spawn
 
             spawn = fork_spawn
+        clock.append(time.monotonic())
         outcome = run_federation(plan, run_dir, scenario.timeout, on_started=lock.release,
                                  spawn=spawn)
     finally:
         lock.release()
+    clock.append(time.monotonic())
     status = {"scenario": scenario.name, "status": outcome.status,
               "message": outcome.message, "failed_federate": outcome.failed,
               "wall_time_s": round(outcome.wall_time_s, 3), "exit_codes": outcome.exit_codes}
@@ -82,7 +87,10 @@ def _run(task: dict[str, Any], fork: bool) -> dict[str, Any]:
             error += tail(run_dir / "logs" / f"{outcome.failed}.log", 15)
     state = "ok" if outcome.ok else ("interrupted" if outcome.status == "interrupted"
                                      else "failed")
-    return {"status": state, "error": error, "metrics": metrics}
+    clock.append(time.monotonic())
+    names = ("load_s", "port_lock_s", "compile_s", "federation_s", "finalize_s")
+    phases = {n: round(clock[i + 1] - clock[i], 3) for i, n in enumerate(names)}
+    return {"status": state, "error": error, "metrics": metrics, "phases": phases}
 
 
 def main(argv: list[str]) -> int:
