@@ -30,7 +30,7 @@ STOP_WAIT_S = 60.0
 
 def remote_point(task: dict[str, Any], stop_event: str) -> dict[str, Any]:
     """Run one point in a child process of this Dask worker; stop it if the sweep says so."""
-    from distributed import Event
+    from distributed import Event, get_worker
 
     from federates.process import die_with_parent
 
@@ -53,7 +53,7 @@ def remote_point(task: dict[str, Any], stop_event: str) -> dict[str, Any]:
             time.sleep(POLL_S)
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if row_file.exists():
-            return json.loads(row_file.read_text())
+            return {**json.loads(row_file.read_text()), "worker": get_worker().address}
     return {"id": task["id"], "status": "error", "wall_time_s": None, "metrics": None,
             "error": f"point process exited with code {proc.returncode}: {stderr[-2000:]}"}
 
