@@ -2,8 +2,8 @@
 
 Plots: every metric that varies across the points against each numeric swept parameter
 (mean over the other parameters and the replicates, band = their min..max spread, points
-shown), and for a two-parameter grid a heat map of each varying metric (mean over
-replicates).
+shown), and for a two-dimensional grid (a zip counts as one dimension) a heat map of the
+first varying metrics (mean over replicates).
 """
 
 from __future__ import annotations
@@ -166,11 +166,12 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
             plot_against(table, param, part, path, f"Metrics vs {param} "
                          f"(figure {n + 1} of {(len(metrics) - 1) // PER_FIGURE + 1})")
             written.append(path)
-    grid = list(spec["parameters"].get("grid", {}))
-    others = [f for f in ("zip", "random", "latin_hypercube") if spec["parameters"].get(f)]
-    if len(grid) == 2 and not others and all(g in numeric_params(table, keys) for g in grid):
+    form = spec["parameters"]
+    dims = [*form.get("grid", {}), *list(form.get("zip") or {})[:1]]  # a zip is one axis
+    sampled = form.get("random") or form.get("latin_hypercube")
+    if len(dims) == 2 and not sampled and all(d in numeric_params(table, keys) for d in dims):
         for metric in metrics[:MAX_HEATMAPS]:
             path = plots / f"heatmap_{metric.removeprefix(METRIC_PREFIX).replace('.', '_')}.png"
-            plot_heatmap(table, grid[0], grid[1], metric, path)
+            plot_heatmap(table, dims[0], dims[1], metric, path)
             written.append(path)
     return written
