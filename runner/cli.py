@@ -56,7 +56,12 @@ def run(
                          external=list(external or []), dry_run=dry_run,
                          counterfactual=counterfactual, jobs=jobs)
     try:
-        code = execute(request, console)
+        if counterfactual:
+            from runner.counterfactual import execute_counterfactual
+
+            code = execute_counterfactual(request, console)
+        else:
+            code = execute(request, console)
     except ScenarioError as exc:
         _fail(str(exc))
     raise typer.Exit(code)
