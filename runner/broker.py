@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from federates.process import die_with_parent, terminate_as_interrupt
+from federates.process import die_with_parent, handle_stop_signals, on_stop_signal
 
 READY = "gridfed-broker ready"
 
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
                         default="distributed")
     args = parser.parse_args(argv)
     die_with_parent()
-    terminate_as_interrupt()
+    handle_stop_signals()
     from federates.runtime import BrokerHandle, broker_init
 
     init = broker_init(args.host, args.port, args.key, args.name, args.federates, args.log_level,
@@ -39,6 +39,7 @@ def main(argv: list[str]) -> int:
     if not broker.connected():
         print(f"broker not listening on {args.host}:{args.port}", file=sys.stderr)
         return 3
+    on_stop_signal(lambda signum: broker.abort(f"run stopped (signal {signum})"))
     print(READY, flush=True)
     try:
         while not broker.wait(500):
