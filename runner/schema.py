@@ -37,13 +37,13 @@ def parse_duration(value: Any) -> float:
         raise ValueError("expected a duration like '30s', '15min', '24h' or seconds")
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError(f"expected a finite duration, got {value!r}")
+            raise ValueError("expected a finite duration")
         return float(value)
     if isinstance(value, str):
         match = _DURATION.match(value.lower())
         if match and match.group(2) in ("", *_UNITS):
             return float(match.group(1)) * _UNITS.get(match.group(2), 1)
-    raise ValueError(f"expected a duration like '30s', '15min', '24h' or seconds, got {value!r}")
+    raise ValueError("expected a duration like '30s', '15min', '24h' or seconds")
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

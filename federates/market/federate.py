@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from federates.checks import check_bus, check_feeder
 from federates.market.config import MarketConfig
 from federates.messages import (
     CoefficientUpdate,
@@ -89,6 +90,16 @@ class MarketFederate(FederateWrapper):
         if config.grid_state_key == "grid/state":
             update["grid_state_key"] = f"{grids[0]}/state" if grids else ""
         return config.model_copy(update=update)
+
+    @classmethod
+    def check(cls, name: str, config: MarketConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        for i, smo in enumerate(config.smos):
+            check_bus(f"smos[{i}]", smo, feeder)
+        unit = config.primary.grid_forming
+        if unit is not None and unit.bus:
+            check_bus("primary.grid_forming.bus", unit.bus, feeder)
 
     @classmethod
     def report(cls, name: str, config: MarketConfig, timeseries: Any, plots_dir: Any) -> dict:
