@@ -51,4 +51,9 @@ def _enabled(variable: str) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt as exc:  # stopped before joining the federation
+        print(f"gridfed federate {exc or 'interrupted'} before it joined the run",
+              file=sys.stderr)
+        sys.exit(130)

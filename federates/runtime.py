@@ -36,7 +36,7 @@ from federates.process import on_stop_signal, stopping
 log = logging.getLogger("gridfed.runtime")
 
 CREATED = "gridfed federate created"
-FAILED = "gridfed federate failed"  # + JSON {wall, own, error}: the runner names the first
+FAILED = "gridfed federate failed"  # + JSON {wall, t, own, error}: the runner names the first
 EXIT_FAILED = 1  # the federate's own code failed
 EXIT_COLLATERAL = 3  # HELICS stopped it (another federate failed, broker gone)
 EXIT_INTERRUPTED = 130
@@ -440,7 +440,7 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
         message = f"{cfg.name} failed at t={io.time}: {exc!r}"
         interrupted = isinstance(exc, KeyboardInterrupt)
         collateral = isinstance(exc, h.HelicsException | FederationStopped) or stopping()
-        print(f"{FAILED} " + json.dumps({"wall": time.time(), "own": not (
+        print(f"{FAILED} " + json.dumps({"wall": time.time(), "t": io.time, "own": not (
             interrupted or collateral), "error": message[:2000]}), file=sys.stderr, flush=True)
         if not (interrupted or collateral):  # only its own failure needs the traceback
             traceback.print_exc(file=sys.stderr)

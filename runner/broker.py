@@ -6,9 +6,15 @@ Prints 'gridfed-broker ready' once listening, then lives until every federate ha
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from federates.process import die_with_parent, handle_stop_signals, on_stop_signal
+from federates.process import (
+    EXIT_STOPPED,
+    die_with_parent,
+    handle_stop_signals,
+    on_stop_signal,
+)
 
 READY = "gridfed-broker ready"
 
@@ -44,10 +50,12 @@ def main(argv: list[str]) -> int:
     try:
         while not broker.wait(500):
             pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        broker.close()
+    except KeyboardInterrupt as exc:
+        # the federation got the broker's error; a graceful disconnect would wait for
+        # federates that may never come, and a broker holds nothing to save
+        print(f"broker {exc}", flush=True)
+        os._exit(EXIT_STOPPED)
+    broker.close()
     return 0
 
 

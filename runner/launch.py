@@ -66,6 +66,8 @@ class Outcome:
     failed: str | None = None
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     message: str = ""
+    stop_s: float | None = None  # from the stop's cause (signal, timeout, first failure)
+    # to every child process gone [s]
 
     @property
     def ok(self) -> bool:
@@ -204,9 +206,9 @@ class Federation:
             self._spawn(fed.name, ["-m", "federates", str(self.run_dir / "configs" /
                                                             f"{fed.name}.json")])
 
-    def wait_created(self, timeout_s: float = BROKER_START_S * 3) -> None:
-        """Wait until every federate's core exists (its port is bound) or one has exited."""
-        deadline = time.monotonic() + timeout_s
+    def wait_created(self, deadline: float) -> None:
+        """Wait until every federate's core exists (its port is bound) or one has exited,
+        at most until `deadline` (time.monotonic)."""
         pending = {f.name for f in self.plan.federates}
         while pending and time.monotonic() < deadline:
             for name in list(pending):
@@ -217,8 +219,10 @@ class Federation:
             if pending:
                 time.sleep(POLL_S)
 
-    def watch(self, timeout_s: float, on_tick: Callable[[], None] | None = None) -> Outcome:
-        start = time.monotonic()
+    def watch(self, timeout_s: float, on_tick: Callable[[], None] | None = None,
+              start: float | None = None) -> Outcome:
+        """Watch the run to its end; the wall-clock limit counts from `start` (default: now)."""
+        start = time.monotonic() if start is None else start
         names = [f.name for f in self.plan.federates]
         try:
             while True:
@@ -244,25 +248,27 @@ class Federation:
     def _failed(self, start: float) -> Outcome:
         """A federate exited with an error: the others leave on their own (its HELICS error
         ended their time requests); name the first that failed by its own error."""
+        detected = time.time()
         self._let_exit(FAIL_GRACE_S)
         self.stop()
-        culprit, error = self.first_failure()
+        culprit, error, wall = self.first_failure()
         code = self.procs[culprit].returncode
         message = f"{culprit} exited with code {code}" + (f": {error}" if error else "")
         return Outcome("failed", time.monotonic() - start, failed=culprit,
-                       exit_codes=self.exit_codes(), message=message)
+                       exit_codes=self.exit_codes(), message=message,
+                       stop_s=time.time() - min(wall or detected, detected))
 
-    def first_failure(self) -> tuple[str, str]:
-        """(name, error) of the federate whose own error came first; else of the earliest
-        failure HELICS reported; else of the first non-zero exit code."""
+    def first_failure(self) -> tuple[str, str, float | None]:
+        """(name, error, wall clock) of the federate whose own error came first; else of the
+        earliest failure HELICS reported; else of the first non-zero exit code."""
         records = {n: failure_record(self.logs / f"{n}.log") for n in self.procs}
         found = [(not r.get("own", False), r.get("wall", 0.0), n, r.get("error", ""))
                  for n, r in records.items() if r]
         if found:
-            _, _, name, error = min(found)
-            return name, error
+            _, wall, name, error = min(found)
+            return name, error, wall
         failed = [n for n, p in self.procs.items() if p.returncode not in (None, 0)]
-        return (failed or list(self.procs))[0], ""
+        return (failed or list(self.procs))[0], "", None
 
     def _wait_broker(self) -> None:
         try:
@@ -271,9 +277,11 @@ class Federation:
             self.stop()
 
     def _fail(self, status: str, failed: str | None, start: float, message: str) -> Outcome:
+        cause = time.monotonic()
         self.stop()
         return Outcome(status, time.monotonic() - start, failed=failed,
-                       exit_codes=self.exit_codes(), message=message)
+                       exit_codes=self.exit_codes(), message=message,
+                       stop_s=time.monotonic() - cause)
 
     def _let_exit(self, grace_s: float) -> None:
         deadline = time.monotonic() + grace_s
@@ -350,17 +358,18 @@ def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
         if on_broker_ready:
             on_broker_ready()
         federation.start_federates()
-        federation.wait_created()
+        federation.wait_created(min(start + timeout_s, time.monotonic() + BROKER_START_S * 3))
         if on_started:
             on_started()
     except KeyboardInterrupt as exc:
+        cause = time.monotonic()
         federation.stop()
         return Outcome("interrupted", time.monotonic() - start, message=stop_message(exc),
-                       exit_codes=federation.exit_codes())
+                       exit_codes=federation.exit_codes(), stop_s=time.monotonic() - cause)
     except RuntimeError as exc:
         federation.stop()
         return Outcome("failed", time.monotonic() - start, failed="broker", message=str(exc),
                        exit_codes=federation.exit_codes())
-    outcome = federation.watch(timeout_s, on_tick)
+    outcome = federation.watch(timeout_s, on_tick, start)  # the limit covers the start-up
     outcome.wall_time_s = time.monotonic() - start
     return outcome

@@ -124,7 +124,8 @@ def execute(request: RunRequest, console: Console) -> int:
             lock.release()
     status = {"scenario": scenario.name, "status": outcome.status,
               "message": outcome.message, "failed_federate": outcome.failed,
-              "wall_time_s": round(outcome.wall_time_s, 3), "exit_codes": outcome.exit_codes}
+              "wall_time_s": round(outcome.wall_time_s, 3), "exit_codes": outcome.exit_codes,
+              "stop_s": None if outcome.stop_s is None else round(outcome.stop_s, 3)}
     metrics = finalize(run_dir, status)
     progress_file.unlink(missing_ok=True)
     if not outcome.ok:
