@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 from federates.process import (
     EXIT_STOPPED,
@@ -17,6 +18,7 @@ from federates.process import (
 )
 
 READY = "gridfed-broker ready"
+ERROR_SEND_S = 0.3
 
 
 def main(argv: list[str]) -> int:
@@ -45,16 +47,23 @@ def main(argv: list[str]) -> int:
     if not broker.connected():
         print(f"broker not listening on {args.host}:{args.port}", file=sys.stderr)
         return 3
-    on_stop_signal(lambda signum: broker.abort(f"run stopped (signal {signum})"))
+
+    def stop(signum: int) -> None:
+        """End the federation with an error (external federates included), then exit: a
+        graceful disconnect would wait for federates that may never come, and
+        helicsBrokerWaitForDisconnect ignores its timeout once the broker is in error."""
+        broker.abort(f"run stopped (signal {signum})")
+        threading.Event().wait(ERROR_SEND_S)  # HELICS sends the error on its own threads
+        print(f"broker stopped (signal {signum})", flush=True)
+        os._exit(EXIT_STOPPED)
+
+    on_stop_signal(stop)
     print(READY, flush=True)
     try:
         while not broker.wait(500):
             pass
-    except KeyboardInterrupt as exc:
-        # the federation got the broker's error; a graceful disconnect would wait for
-        # federates that may never come, and a broker holds nothing to save
-        print(f"broker {exc}", flush=True)
-        os._exit(EXIT_STOPPED)
+    except KeyboardInterrupt:  # the stop callback ends the process
+        threading.Event().wait()
     broker.close()
     return 0
 
