@@ -106,7 +106,7 @@ def test_attack_target_and_time(tmp_path):
 @pytest.mark.parametrize(("override", "expected"), [
     ("period=2d", "period: 172800 s is longer than the duration 86400 s"),
     ("period=7min", "period: 420 s does not divide the duration 86400 s into whole steps"),
-    ("grid.period=7min", "federates.grid.period: 420 s does not divide the duration"),
+    ("grid.period=2d", "federates.grid.period: 172800 s is longer than the duration"),
     ("period=0.001", "period: Input should be greater than or equal to 0.01"),
     ("duration=.inf", "duration: expected a finite duration"),
     ("duration=-5", "duration: Input should be greater than 0"),
