@@ -16,7 +16,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("federates", "feeders", "runner")
-SHARED = {"runtime", "messages", "registry", "process", "common", "__main__", "__init__"}
+SHARED = {"runtime", "messages", "registry", "process", "checks", "common", "__main__",
+          "__init__"}
 
 
 def module_name(path: Path) -> str:
