@@ -133,6 +133,10 @@ class LinDist3Flow:
             pos += n
         return ratio
 
+    def _impedance(self, k: int) -> np.ndarray:
+        """Series phase impedance matrix (ohm, referred to the to-bus) of branch ``k``."""
+        return np.asarray(self.network.z_abc[k])
+
     def _coupling(self, k: int) -> np.ndarray:
         """How the to-bus squared voltages follow the from-bus ones (before taps): identity,
         or for a three-phase transformer with a delta winding, which passes line-to-line
@@ -170,7 +174,7 @@ class LinDist3Flow:
             phases = net.branch_phases[k]
             ratio = self._tap_ratios(k)
             self.tap_ratio.append(ratio)
-            z = np.asarray(net.z_abc[k])
+            z = self._impedance(k)
             gamma = np.array([[PHASOR[a] / PHASOR[b] for b in phases] for a in phases])
             scale = 1000.0 * net.base_kv_ln[j] ** 2
             mp = 2.0 * np.real(np.conj(z) * gamma) / scale
@@ -229,10 +233,14 @@ class LinDist3Flow:
             kv_rated = row.kv / (np.sqrt(3.0) if int(row.phases) > 1 else 1.0)
             base = net.base_kv_ln[net.bus_index[row.bus]]
             for p in ph:
-                s[self.node_index[(row.bus, p)]] -= 1j * row.kvar / len(ph) * (base / kv_rated)**2
+                at = self.node_index.get((row.bus, p))
+                if at is not None:  # a shunt at the source bus does not move any voltage
+                    s[at] -= 1j * row.kvar / len(ph) * (base / kv_rated) ** 2
         if line_charging:
             for bus, ph, s_kva in self._line_charging():
-                s[self.node_index[(bus, ph)]] += s_kva
+                at = self.node_index.get((bus, ph))
+                if at is not None:
+                    s[at] += s_kva
         return s.real.copy(), s.imag.copy()
 
     def _line_charging(self) -> list[tuple[str, int, complex]]:
@@ -314,7 +322,7 @@ class LinDist3Flow:
             kv = net.base_kv_ln[j] * np.sqrt(np.maximum(sol.v_sq[rows], 1e-6))
             volts = kv * np.array([PHASOR[ph] for ph in phases])
             amps = np.conj((sol.p_kw[cols] + 1j * sol.q_kvar[cols]) / volts)
-            s[rows] += (np.asarray(net.z_abc[k]) @ amps) * np.conj(amps) / 1000.0
+            s[rows] += (self._impedance(k) @ amps) * np.conj(amps) / 1000.0
         return s.real, s.imag
 
     def solve_with_losses(self, p_kw: np.ndarray, q_kvar: np.ndarray,
