@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,17 +82,24 @@ class LinDist3Flow:
     Injections ``p``, ``q`` are kW/kvar per node-phase in :attr:`node_phases` order, load
     convention (positive = drawn from the grid). The affine model is::
 
-        v_sq = v_const + v_from_p @ p + v_from_q @ q     (pu**2, per node-phase)
-        P    = flow_from_injection @ p                     (kW per branch-phase)
-        Q    = flow_from_injection @ q + q_flow_const       (kvar; shunts are fixed injections)
+        v_sq = v_const + v_from_p @ p + v_from_q @ q                 (pu**2 per node-phase)
+        P = p_flow_const + p_flow_from_p @ p + p_flow_from_q @ q     (kW per branch-phase)
+        Q = q_flow_const + q_flow_from_p @ p + q_flow_from_q @ q     (kvar per branch-phase)
 
-    ``v_const`` holds the source voltage, the taps and the fixed capacitor and line-charging
-    injections. ``taps`` maps regulator names to integer steps (default: the published
-    taps); a step is ``feeder.tap_step`` of ratio.
+    Voltage maps are dense numpy arrays, flow maps scipy sparse arrays; the topology alone
+    is ``flow_from_injection`` (1 where a node-phase is downstream of a branch-phase).
+    ``taps`` maps regulator names to integer steps (default: the published taps); a step
+    is ``feeder.tap_step`` of ratio. ``shunts``: capacitors and line charging as constant
+    impedances (``s = s_1pu * v``, still linear in ``v``, the default) or as ``fixed``
+    injections at 1 pu (then ``p_flow_from_p = flow_from_injection``, cross terms zero).
     """
 
     def __init__(self, feeder: Feeder, taps: Mapping[str, int] | None = None,
-                 line_charging: bool = True) -> None:
+                 line_charging: bool = True,
+                 shunts: Literal["impedance", "fixed"] = "impedance") -> None:
+        if shunts not in ("impedance", "fixed"):
+            raise ValueError(f"shunts must be 'impedance' or 'fixed', got {shunts!r}")
+        self.shunts = shunts
         self.feeder = feeder
         self.taps = dict(feeder.published_taps if taps is None else taps)
         net = feeder.network
@@ -199,18 +207,37 @@ class LinDist3Flow:
         path = spsolve_triangular(lower.tocsr(), np.eye(n), lower=True, unit_diagonal=True)
         self.path = sp.csc_array(np.where(np.abs(path) > 0.0, path, 0.0))
         """``(I - T)^-1``: v = path @ (source term + drops); lower triangular, tree-sparse."""
-        self.v_from_flow_p = (self.path @ bp)
-        self.v_from_flow_q = (self.path @ bq)
         f = self.flow_from_injection
-        self.v_from_p = np.asarray(f.T @ self.v_from_flow_p.T).T
+        u = self.path @ src
+        vp0 = np.asarray(f.T @ (self.path @ bp).T).T  # before the shunt feedback
+        vq0 = np.asarray(f.T @ (self.path @ bq).T).T
+        ps, qs = self.shunt_injections(line_charging)
+        self.p_shunt_kw, self.q_shunt_kvar = ps, qs
+        """Shunt injections (kW, kvar per node-phase) at 1 pu."""
+        if self.shunts == "impedance":  # s = s_1pu * v: solve v = u + V0 (x + diag(s_1pu) v)
+            self.feedback = np.linalg.inv(np.eye(n) - vp0 * ps - vq0 * qs)
+            base = u
+        else:
+            self.feedback = np.eye(n)
+            base = u + vp0 @ ps + vq0 @ qs
+        self.v_const = self.feedback @ base
+        """(n,) squared voltages (pu**2) at zero injection: source, taps and shunts."""
+        self.v_from_p = self.feedback @ vp0
         """(n, n) d v_sq / d p (pu**2 per kW)."""
-        self.v_from_q = np.asarray(f.T @ self.v_from_flow_q.T).T
-        p_shunt, q_shunt = self.shunt_injections(line_charging)
-        self.p_shunt_kw, self.q_shunt_kvar = p_shunt, q_shunt
-        self.v_const = (self.path @ src) + self.v_from_p @ p_shunt + self.v_from_q @ q_shunt
-        """(n,) squared voltages at zero injection (source, taps, fixed shunts)."""
-        self.p_flow_const = f @ p_shunt
-        self.q_flow_const = f @ q_shunt
+        self.v_from_q = self.feedback @ vq0
+        """(n, n) d v_sq / d q (pu**2 per kvar)."""
+        if self.shunts == "impedance":
+            fp, fq = f @ sp.diags_array(ps), f @ sp.diags_array(qs)
+            self.p_flow_const = fp @ self.v_const
+            self.q_flow_const = fq @ self.v_const
+            self.p_flow_from_p = sp.csr_array(f + fp @ self.v_from_p)
+            self.p_flow_from_q = sp.csr_array(fp @ self.v_from_q)
+            self.q_flow_from_p = sp.csr_array(fq @ self.v_from_p)
+            self.q_flow_from_q = sp.csr_array(f + fq @ self.v_from_q)
+        else:
+            self.p_flow_const, self.q_flow_const = f @ ps, f @ qs
+            self.p_flow_from_p = self.q_flow_from_q = sp.csr_array(f)
+            self.p_flow_from_q = self.q_flow_from_p = sp.csr_array((m, n))
 
     # -- injections ---------------------------------------------------------------------
     def _add(self, out: np.ndarray, bus: str, phase_powers: Mapping[int, complex],
@@ -295,6 +322,12 @@ class LinDist3Flow:
     # -- evaluation ---------------------------------------------------------------------
     def solve(self, p_kw: np.ndarray, q_kvar: np.ndarray) -> Solution:
         """Squared voltages and branch flows for injections ``p_kw``, ``q_kvar``."""
+        return self._solve(p_kw, q_kvar)
+
+    def _solve(self, p_kw: np.ndarray, q_kvar: np.ndarray,
+               dv: np.ndarray | None = None) -> Solution:
+        """:meth:`solve`, optionally with extra per-branch squared-voltage terms ``dv``
+        (pu**2 at the to-bus node-phases, carried downstream)."""
         p = np.asarray(p_kw, dtype=float)
         q = np.asarray(q_kvar, dtype=float)
         n = len(self.node_phases)
@@ -302,37 +335,49 @@ class LinDist3Flow:
             raise ValueError(f"injections must have shape ({n},) (one per node-phase); "
                              f"got p {p.shape}, q {q.shape}")
         v = self.v_const + self.v_from_p @ p + self.v_from_q @ q
-        return Solution(v_sq=v, p_kw=self.flow_from_injection @ p + self.p_flow_const,
-                        q_kvar=self.flow_from_injection @ q + self.q_flow_const)
+        if dv is not None:
+            v = v + self.feedback @ (self.path @ dv)
+        scale = v if self.shunts == "impedance" else 1.0
+        f = self.flow_from_injection
+        return Solution(v_sq=v, p_kw=f @ (p + self.p_shunt_kw * scale),
+                        q_kvar=f @ (q + self.q_shunt_kvar * scale))
 
-    def estimate_losses(self, sol: Solution) -> tuple[np.ndarray, np.ndarray]:
-        """Series losses (kW, kvar per node-phase) at the operating point ``sol``.
+    def second_order_terms(self, sol: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The terms the linear model drops, evaluated at the operating point ``sol``.
 
-        Phase currents ``I = conj(S / V)`` with ``V = a_phi sqrt(v)`` at the to-bus; the
-        loss of phase ``phi`` of branch ``k``, ``(Z I)_phi conj(I_phi)``, is booked at the
-        to-bus node-phase so that adding it to the injections makes every sending-end flow
-        include the losses of its own branch and of everything downstream of it."""
+        Per branch ``k`` with phase currents ``I = conj(S / V)`` (``S`` the sending-end flow,
+        ``V = a_phi t sqrt(v_from)``): the series loss ``(Z I)_phi conj(I_phi)`` (kW and
+        kvar, booked at the to-bus node-phase so that the sending-end flow of every branch
+        includes the losses of its own and all downstream branches) and the voltage term
+        ``|(Z I)_phi|**2`` (pu**2, added to the to-bus squared voltage)."""
         net = self.network
         s = np.zeros(len(self.node_phases), dtype=complex)
+        dv = np.zeros(len(self.node_phases))
         for k in range(net.n_branches):
-            j = int(net.to_bus[k])
+            i, j = int(net.from_bus[k]), int(net.to_bus[k])
             phases = net.branch_phases[k]
             rows = [self.node_index[(net.buses[j], ph)] for ph in phases]
             cols = [self.branch_phase_index[(k, ph)] for ph in phases]
-            kv = net.base_kv_ln[j] * np.sqrt(np.maximum(sol.v_sq[rows], 1e-6))
+            v_from = (np.full(len(phases), self.source_v_sq) if i == 0 else
+                      sol.v_sq[[self.node_index[(net.buses[i], ph)] for ph in phases]])
+            kv = net.base_kv_ln[j] * self.tap_ratio[k] * np.sqrt(np.maximum(v_from, 1e-6))
             volts = kv * np.array([PHASOR[ph] for ph in phases])
             amps = np.conj((sol.p_kw[cols] + 1j * sol.q_kvar[cols]) / volts)
-            s[rows] += (self._impedance(k) @ amps) * np.conj(amps) / 1000.0
-        return s.real, s.imag
+            drop = self._impedance(k) @ amps
+            s[rows] += drop * np.conj(amps) / 1000.0
+            dv[rows] += np.abs(drop) ** 2 / (1000.0 * net.base_kv_ln[j]) ** 2
+        return s.real, s.imag, dv
 
     def solve_with_losses(self, p_kw: np.ndarray, q_kvar: np.ndarray,
                           passes: int = 2) -> Solution:
-        """:meth:`solve` with ``passes`` fixed-point loss corrections (not linear: a
-        convenience to size the error of neglecting losses)."""
-        sol = self.solve(p_kw, q_kvar)
+        """:meth:`solve` plus ``passes`` fixed-point corrections with the
+        :meth:`second_order_terms` (losses and ``|Z I|**2``). Not linear: a convenience
+        that sizes what the linear model leaves out, and gives loss estimates."""
+        p0, q0 = np.asarray(p_kw, dtype=float), np.asarray(q_kvar, dtype=float)
+        sol = self.solve(p0, q0)
         for _ in range(passes):
-            pl, ql = self.estimate_losses(sol)
-            sol = self.solve(np.asarray(p_kw) + pl, np.asarray(q_kvar) + ql)
+            pl, ql, dv = self.second_order_terms(sol)
+            sol = self._solve(p0 + pl, q0 + ql, dv)
         return sol
 
     def node_labels(self) -> list[str]:

@@ -184,10 +184,15 @@ def compare(model: LinDist3Flow, reference: OpenDssReference, scenarios: list[Sc
         rp.append(dp[-1].max() / np.abs(ref.p_kw).max())
         rq.append(dq[-1].max() / np.abs(ref.q_kvar).max())
     dv_a, dp_a, dq_a = np.array(dv), np.array(dp), np.array(dq)
+    net = model.network
+    k_worst, ph_worst = model.branch_phases[int(np.argmax(dp_a.max(axis=0)))]
     return {
         "samples": len(scenarios),
         "v_max_err_pu": float(dv_a.max()),
+        "v_p95_err_pu": float(np.quantile(dv_a, 0.95)),
         "v_mean_err_pu": float(dv_a.mean()),
+        "v_worst_node": model.node_labels()[int(np.argmax(dv_a.max(axis=0)))],
+        "p_worst_branch": f"{net.branch_names[k_worst]}.{ph_worst}",
         "p_max_err_kw": float(dp_a.max()),
         "p_mean_err_kw": float(dp_a.mean()),
         "q_max_err_kvar": float(dq_a.max()),

@@ -51,7 +51,8 @@ def _load(name: str, bus: str, nodes: str, phases: int, conn: str, kw: float,
 
 
 def tiny_feeder(lines: list[dict], loads: list[dict], regulator_bus: str | None = None,
-                tap_step: float = 0.00625, tap: int = 0) -> Feeder:
+                tap_step: float = 0.00625, tap: int = 0,
+                capacitors: list[dict] | None = None) -> Feeder:
     """A 4.16 kV feeder from a stiff 1.0 pu source at ``s``; optionally a bank of three
     single-phase regulators from ``s`` to ``regulator_bus`` (all at ``tap`` steps)."""
     buses = {"s"} | {ln[k] for ln in lines for k in ("bus1", "bus2")}
@@ -79,7 +80,7 @@ def tiny_feeder(lines: list[dict], loads: list[dict], regulator_bus: str | None 
         lines=_frame("lines", lines),
         transformers=_frame("transformers", xfs),
         regulators=_frame("regulators", regs),
-        capacitors=_frame("capacitors", []),
+        capacitors=_frame("capacitors", capacitors or []),
         loads=_frame("loads", loads),
     )
     return Feeder(tables)
@@ -175,6 +176,39 @@ def test_delta_load_becomes_rotated_phase_injections() -> None:
     assert np.abs(sol.v_pu - ref.v_pu).max() < 2e-3
 
 
+def test_capacitor_as_impedance_raises_the_voltage_it_sees() -> None:
+    """A 3-phase capacitor alone at the end of a line: as a constant impedance it injects
+    ``Qr v`` so ``v = 1 + 2 x1 Qr v / V^2``, i.e. ``v = 1 / (1 - 2 x1 Qr / V^2)``; as a
+    fixed injection ``v = 1 + 2 x1 Qr / V^2``. OpenDSS sides with the impedance."""
+    x1, km, qr = 0.6, 1.0, 450.0
+    cap = {"name": "c1", "bus": "b", "nodes": "", "phases": 3, "kvar": qr, "kv": 4.16}
+    f = tiny_feeder([_line("l1", "s", "b", "", 3, 0.3, x1, 0.9, 1.8, km)], [],
+                    capacitors=[cap])
+    k = 2.0 * x1 * km * (qr / 3) / (1000.0 * KV_LN**2)
+    imp = LinDist3Flow(f)
+    fixed = LinDist3Flow(f, shunts="fixed")
+    zero = np.zeros(len(imp.node_phases))
+    v_imp, v_fixed = imp.solve(zero, zero), fixed.solve(zero, zero)
+    assert v_imp.v_sq[index(imp, "b", 1)] == pytest.approx(1.0 / (1.0 - k), abs=1e-12)
+    assert v_fixed.v_sq[index(fixed, "b", 1)] == pytest.approx(1.0 + k, abs=1e-12)
+    assert v_imp.q_kvar[flow(imp, "l1", 2)] == pytest.approx(-qr / 3 / (1.0 - k))
+    assert imp.v_const == pytest.approx(v_imp.v_sq)
+    ref = OpenDssReference(imp).solve(nominal(imp))
+    assert np.abs(v_imp.v_pu - ref.v_pu).max() < 1e-3
+    assert np.abs(v_imp.v_pu - ref.v_pu).max() < 0.5 * np.abs(v_fixed.v_pu - ref.v_pu).max()
+
+
+def test_array_form_is_what_solve_evaluates() -> None:
+    m = LinDist3Flow(feeders.load("ieee13"))
+    rng = np.random.default_rng(3)
+    p, q = m.load_injections(rng.uniform(0.5, 1.5, len(m.feeder.tables.loads)))
+    sol = m.solve(p, q)
+    assert m.v_const + m.v_from_p @ p + m.v_from_q @ q == pytest.approx(sol.v_sq)
+    assert m.p_flow_const + m.p_flow_from_p @ p + m.p_flow_from_q @ q == pytest.approx(sol.p_kw)
+    assert m.q_flow_const + m.q_flow_from_p @ p + m.q_flow_from_q @ q == pytest.approx(
+        sol.q_kvar)
+
+
 @pytest.mark.parametrize("tap_step", [0.00625, 0.01])
 def test_locked_tap_scales_downstream_voltage_by_its_ratio(tap_step: float) -> None:
     """At no load a tap of ``n`` steps multiplies the downstream voltage by ``1 + n step``
@@ -210,8 +244,8 @@ def test_solve_rejects_wrong_shapes() -> None:
 # -- against OpenDSS on the IEEE feeders ----------------------------------------------------
 def test_ieee13_random_injections_against_opendss() -> None:
     """20 seeded load/PV scenarios. The bounds sit above the measured 100-sample errors
-    (docs/benchmarks.md: max 0.024 pu, mean 0.0037 pu) and far below what a wrong sign or
-    a missing coupling gives."""
+    (docs/benchmarks.md: max 0.017 pu, mean 0.0027 pu) and far below what a wrong sign or
+    a missing coupling gives; the second-order corrections must help."""
     m = LinDist3Flow(feeders.load("ieee13"))
     ref = OpenDssReference(m)
     got = compare(m, ref, random_scenarios(m, 20, seed=11))
@@ -253,7 +287,7 @@ def test_ieee123_samples_against_opendss() -> None:
 
 
 def test_head_flow_is_the_sum_of_injections_per_phase() -> None:
-    m = LinDist3Flow(feeders.load("ieee123"), line_charging=False)
+    m = LinDist3Flow(feeders.load("ieee123"), line_charging=False, shunts="fixed")
     p, q = m.load_injections(0.8)
     sol = m.solve(p, q)
     for ph in (1, 2, 3):
