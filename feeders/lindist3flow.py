@@ -11,9 +11,11 @@ Per phase ``phi`` of branch ``k`` (bus ``i`` -> bus ``j``) with phase impedance 
 with ``v`` the squared voltage magnitude (pu**2), ``a = (1, e^-j2pi/3, e^j2pi/3)`` (the 120
 degree rotation of the mutual terms, Gan and Low 2014; Arnold et al. 2016), ``kV_j`` the
 line-to-neutral base of the to-bus and ``t`` the locked per-phase tap ratio of a regulator
-(1 elsewhere; transformers also carry their off-nominal ratio). Delta loads become phase
-injections under balanced nominal voltages (:func:`delta_to_phases`); capacitors and line
-charging are fixed reactive injections at 1 pu. See docs/lindist3flow.md.
+(1 elsewhere; transformers also carry their off-nominal ratio). The imaginary part of the
+same linearisation gives the phase-angle deviations ``theta`` (rad), which a three-phase
+transformer with a delta winding needs: it passes line-to-line voltages only. Delta loads
+become phase injections under balanced nominal voltages; capacitors and line charging are
+constant impedances (or fixed injections). See docs/lindist3flow.md.
 """
 
 from __future__ import annotations
@@ -24,41 +26,20 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import spsolve_triangular
+from scipy.sparse.linalg import splu
 
 from feeders.catalog import Feeder
-from feeders.topology import METERS, parse_nodes
+from feeders.lindist3flow_injections import (
+    PHASOR,
+    capacitor_powers,
+    delta_to_phases,
+    gamma,
+    line_charging_powers,
+    load_phase_powers,
+)
+from feeders.topology import parse_nodes
 
-ALPHA = np.exp(-2j * np.pi / 3)
-PHASOR = {1: 1.0 + 0j, 2: ALPHA, 3: ALPHA**2}
-"""Balanced positive-sequence unit phasor of phases 1, 2, 3 (a, b, c)."""
-
-
-def delta_to_phases(nodes: tuple[int, int], s_kva: complex) -> dict[int, complex]:
-    """Wye-equivalent phase powers of a load ``s_kva`` connected between two phases.
-
-    Exact for balanced nominal voltages: ``S_i = S V_i / (V_i - V_j)``, ``S_j = -S V_j /
-    (V_i - V_j)`` (for ``a-b``: ``S e^-j30 / sqrt 3`` on a and ``S e^+j30 / sqrt 3`` on b).
-    """
-    i, j = nodes
-    vi, vj = PHASOR[i], PHASOR[j]
-    return {i: s_kva * vi / (vi - vj), j: -s_kva * vj / (vi - vj)}
-
-
-def load_phase_powers(nodes: str, phases: int, conn: str, s_kva: complex) -> dict[int, complex]:
-    """Wye-equivalent per-phase powers (kVA, load convention) of one load row."""
-    delta = conn.strip().lower() in ("delta", "d", "ll")
-    n = 3 if phases == 3 else (2 if delta else 1)
-    ph = parse_nodes(nodes, n)
-    if not delta or len(ph) == 1:
-        return {p: s_kva / len(ph) for p in ph}
-    if len(ph) == 2:
-        return delta_to_phases((ph[0], ph[1]), s_kva)
-    out: dict[int, complex] = {p: 0j for p in ph}
-    for pair in ((ph[0], ph[1]), (ph[1], ph[2]), (ph[2], ph[0])):
-        for p, s in delta_to_phases(pair, s_kva / 3.0).items():
-            out[p] += s
-    return out
+__all__ = ["LinDist3Flow", "Solution", "delta_to_phases", "load_phase_powers"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +51,9 @@ class Solution:
     p_kw: np.ndarray
     """Sending-end active flow per branch-phase (kW, positive away from the source)."""
     q_kvar: np.ndarray
+    theta_rad: np.ndarray
+    """Phase-angle deviation (rad) per node-phase from its nominal 0, -120 or 120 degrees
+    (relative to the source; a transformer's fixed phase shift is not included)."""
 
     @property
     def v_pu(self) -> np.ndarray:
@@ -96,7 +80,10 @@ class LinDist3Flow:
 
     def __init__(self, feeder: Feeder, taps: Mapping[str, int] | None = None,
                  line_charging: bool = True,
-                 shunts: Literal["impedance", "fixed"] = "impedance") -> None:
+                 shunts: Literal["impedance", "fixed"] = "impedance",
+                 losses: Literal["none", "nominal"] = "none") -> None:
+        if losses not in ("none", "nominal"):
+            raise ValueError(f"losses must be 'none' or 'nominal', got {losses!r}")
         if shunts not in ("impedance", "fixed"):
             raise ValueError(f"shunts must be 'impedance' or 'fixed', got {shunts!r}")
         self.shunts = shunts
@@ -112,6 +99,12 @@ class LinDist3Flow:
         self.branch_phase_index = {key: m for m, key in enumerate(self.branch_phases)}
         self.source_v_sq = net.v_source_pu**2
         self._build(line_charging)
+        n = len(self.node_phases)
+        self.folded = (np.zeros(n), np.zeros(n), np.zeros(n))
+        """Second-order terms (kW, kvar, pu**2 per node-phase) folded into the constants."""
+        if losses == "nominal":
+            self._fold(*self.second_order_terms(self.solve_with_losses(
+                *self.load_injections(), passes=3)))
 
     # -- construction -------------------------------------------------------------------
     def _transformer_rows(self, k: int) -> list:
@@ -146,17 +139,16 @@ class LinDist3Flow:
         return np.asarray(self.network.z_abc[k])
 
     def _coupling(self, k: int) -> np.ndarray:
-        """How the to-bus squared voltages follow the from-bus ones (before taps): identity,
-        or for a three-phase transformer with a delta winding, which passes line-to-line
-        voltages only, the linearised zero-sequence-free map ``2/3`` on the diagonal and
-        ``1/6`` off it (the magnitude of ``V_phi - mean(V)`` around balanced voltages)."""
+        """Complex map ``M`` of the relative phasor deviations across branch ``k`` (before
+        taps): identity, or for a three-phase transformer with a delta winding, which passes
+        line-to-line voltages only, ``M = I - conj(gamma) / 3`` (``V_phi - mean(V)``)."""
         net = self.network
-        n = len(net.branch_phases[k])
-        if net.branch_kind[k] not in ("transformer", "regulator") or n != 3:
-            return np.eye(n)
+        phases = net.branch_phases[k]
+        if net.branch_kind[k] not in ("transformer", "regulator") or len(phases) != 3:
+            return np.eye(len(phases), dtype=complex)
         rows = self._transformer_rows(k)
         delta = any(str(r[c]).lower().startswith("d") for r in rows for c in ("conn1", "conn2"))
-        return np.full((3, 3), 1.0 / 6.0) + np.eye(3) * 0.5 if delta else np.eye(3)
+        return np.eye(3) - np.conj(gamma(phases)) / 3.0 if delta else np.eye(3, dtype=complex)
 
     def _build(self, line_charging: bool) -> None:
         net = self.network
@@ -171,60 +163,77 @@ class LinDist3Flow:
                     cols.append(col)
         self.flow_from_injection = sp.csr_array(
             (np.ones(len(rows)), (rows, cols)), shape=(m, n))
-        # Voltage recursion: (I - T) v = v_src + Bp P + Bq Q, all per node-phase.
+        # State x = [v, theta] per node-phase: (I - T) x = x_src + B [P; Q] along the tree.
+        # With delta_n = (v_n - 1) / 2 + j theta_n the phasor is a_phi (1 + delta_n), and
+        # delta_j = M (t delta_i) - sum_psi conj(Z gamma*)[phi, psi] conj(S_psi) / (1000 kV^2).
         t_rows, t_cols, t_vals = [], [], []
-        src = np.zeros(n)
-        bp = np.zeros((n, m))
-        bq = np.zeros((n, m))
+        src = np.zeros(2 * n)
+        bp = np.zeros((2 * n, m))
+        bq = np.zeros((2 * n, m))
         self.tap_ratio: list[np.ndarray] = []
         for k in range(net.n_branches):
             i, j = int(net.from_bus[k]), int(net.to_bus[k])
             phases = net.branch_phases[k]
             ratio = self._tap_ratios(k)
             self.tap_ratio.append(ratio)
-            z = self._impedance(k)
-            gamma = np.array([[PHASOR[a] / PHASOR[b] for b in phases] for a in phases])
-            scale = 1000.0 * net.base_kv_ln[j] ** 2
-            mp = 2.0 * np.real(np.conj(z) * gamma) / scale
-            mq = -2.0 * np.imag(np.conj(z) * gamma) / scale
+            cz = np.conj(self._impedance(k)) * gamma(phases) / (1000.0 * net.base_kv_ln[j] ** 2)
+            cm = self._coupling(k)
             cols_k = [self.branch_phase_index[(k, ph)] for ph in phases]
-            coupling = self._coupling(k)
             for a, ph in enumerate(phases):
                 row = self.node_index[(net.buses[j], ph)]
                 for b, ph_from in enumerate(phases):
-                    weight = ratio[a] ** 2 * coupling[a, b]
-                    if weight == 0.0:
-                        continue
-                    if i == 0:
-                        src[row] += weight * self.source_v_sq
-                    else:
-                        t_rows.append(row)
-                        t_cols.append(self.node_index[(net.buses[i], ph_from)])
-                        t_vals.append(weight)
-                bp[row, cols_k] = -mp[a]
-                bq[row, cols_k] = -mq[a]
-        lower = sp.eye(n, format="csc") - sp.csc_array((t_vals, (t_rows, t_cols)), shape=(n, n))
-        path = spsolve_triangular(lower.tocsr(), np.eye(n), lower=True, unit_diagonal=True)
+                    # v' = t^2 (Re M v - 2 Im M theta), theta' = Im M v / 2 + Re M theta
+                    block = ((row, 0, ratio[a] ** 2 * cm[a, b].real),
+                             (row, n, -2.0 * ratio[a] ** 2 * cm[a, b].imag),
+                             (row + n, 0, cm[a, b].imag / 2.0),
+                             (row + n, n, cm[a, b].real))
+                    for r, offset, w in block:
+                        if w == 0.0:
+                            continue
+                        if i == 0:  # the source: v = source_v_sq, theta = 0
+                            src[r] += w * self.source_v_sq if offset == 0 else 0.0
+                        else:
+                            t_rows.append(r)
+                            t_cols.append(self.node_index[(net.buses[i], ph_from)] + offset)
+                            t_vals.append(w)
+                bp[row, cols_k] = -2.0 * cz[a].real
+                bq[row, cols_k] = 2.0 * cz[a].imag
+                bp[row + n, cols_k] = cz[a].imag
+                bq[row + n, cols_k] = cz[a].real
+        system = sp.eye(2 * n, format="csc") - sp.csc_array((t_vals, (t_rows, t_cols)),
+                                                            shape=(2 * n, 2 * n))
+        path = splu(system).solve(np.eye(2 * n))  # parents first: block-triangular
         self.path = sp.csc_array(np.where(np.abs(path) > 0.0, path, 0.0))
-        """``(I - T)^-1``: v = path @ (source term + drops); lower triangular, tree-sparse."""
+        """``(I - T)^-1`` on ``[v, theta]``: the tree recursion solved once."""
         f = self.flow_from_injection
         u = self.path @ src
-        vp0 = np.asarray(f.T @ (self.path @ bp).T).T  # before the shunt feedback
-        vq0 = np.asarray(f.T @ (self.path @ bq).T).T
+        xp0 = np.asarray(f.T @ (self.path @ bp).T).T  # (2n, n), before the shunt feedback
+        xq0 = np.asarray(f.T @ (self.path @ bq).T).T
         ps, qs = self.shunt_injections(line_charging)
         self.p_shunt_kw, self.q_shunt_kvar = ps, qs
         """Shunt injections (kW, kvar per node-phase) at 1 pu."""
-        if self.shunts == "impedance":  # s = s_1pu * v: solve v = u + V0 (x + diag(s_1pu) v)
-            self.feedback = np.linalg.inv(np.eye(n) - vp0 * ps - vq0 * qs)
-            base = u
+        if self.shunts == "impedance":  # s = s_1pu * v: solve v = u + V0 (x + s_1pu * v)
+            fb = np.linalg.inv(np.eye(n) - xp0[:n] * ps - xq0[:n] * qs)
+            v_const = fb @ u[:n]
+            v_from_p, v_from_q = fb @ xp0[:n], fb @ xq0[:n]
+            sp_v, sq_v = ps[:, None] * v_from_p, qs[:, None] * v_from_q
+            spq, sqp = ps[:, None] * v_from_q, qs[:, None] * v_from_p
+            self.theta_const = u[n:] + xp0[n:] @ (ps * v_const) + xq0[n:] @ (qs * v_const)
+            self.theta_from_p = xp0[n:] + xp0[n:] @ sp_v + xq0[n:] @ sqp
+            self.theta_from_q = xq0[n:] + xp0[n:] @ spq + xq0[n:] @ sq_v
         else:
-            self.feedback = np.eye(n)
-            base = u + vp0 @ ps + vq0 @ qs
-        self.v_const = self.feedback @ base
+            fb = np.eye(n)
+            v_const = u[:n] + xp0[:n] @ ps + xq0[:n] @ qs
+            v_from_p, v_from_q = xp0[:n], xq0[:n]
+            self.theta_const = u[n:] + xp0[n:] @ ps + xq0[n:] @ qs
+            self.theta_from_p, self.theta_from_q = xp0[n:], xq0[n:]
+        self.feedback = fb
+        """``(I - V0 diag(s_1pu))^-1``: how a voltage change echoes through the shunts."""
+        self.v_const = v_const
         """(n,) squared voltages (pu**2) at zero injection: source, taps and shunts."""
-        self.v_from_p = self.feedback @ vp0
+        self.v_from_p = v_from_p
         """(n, n) d v_sq / d p (pu**2 per kW)."""
-        self.v_from_q = self.feedback @ vq0
+        self.v_from_q = v_from_q
         """(n, n) d v_sq / d q (pu**2 per kvar)."""
         if self.shunts == "impedance":
             fp, fq = f @ sp.diags_array(ps), f @ sp.diags_array(qs)
@@ -249,60 +258,17 @@ class LinDist3Flow:
             out[self.node_index[key]] += s.real if part == "p" else s.imag
 
     def shunt_injections(self, line_charging: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Fixed injections (kW, kvar; load convention) of capacitors and line charging at
-        1 pu: capacitors draw ``-kvar * (kV_base / kV_rated)**2``; half of each line's
-        ``j omega C`` sits at either end, coupled through ``gamma``."""
-        n = len(self.node_phases)
-        s = np.zeros(n, dtype=complex)
-        net = self.network
-        for row in self.feeder.tables.capacitors.itertuples(index=False):
-            ph = parse_nodes(row.nodes, int(row.phases))
-            kv_rated = row.kv / (np.sqrt(3.0) if int(row.phases) > 1 else 1.0)
-            base = net.base_kv_ln[net.bus_index[row.bus]]
-            for p in ph:
-                at = self.node_index.get((row.bus, p))
-                if at is not None:  # a shunt at the source bus does not move any voltage
-                    s[at] -= 1j * row.kvar / len(ph) * (base / kv_rated) ** 2
+        """Capacitor (and line-charging) injections at 1 pu (kW, kvar per node-phase, load
+        convention); a shunt at the source bus moves no voltage and is left out."""
+        s = np.zeros(len(self.node_phases), dtype=complex)
+        items = capacitor_powers(self.feeder)
         if line_charging:
-            for bus, ph, s_kva in self._line_charging():
-                at = self.node_index.get((bus, ph))
-                if at is not None:
-                    s[at] += s_kva
+            items += line_charging_powers(self.feeder)
+        for bus, ph, s_kva in items:
+            at = self.node_index.get((bus, ph))
+            if at is not None:
+                s[at] += s_kva
         return s.real.copy(), s.imag.copy()
-
-    def _line_charging(self) -> list[tuple[str, int, complex]]:
-        """(bus, phase, kVA) of half the shunt capacitance of every closed line at 1 pu."""
-        t, net = self.feeder.tables, self.network
-        omega = 2.0 * np.pi * float(t.meta.get("frequency_hz", 60.0))
-        cmat: dict[str, tuple[np.ndarray, str]] = {}
-        for code, grp in t.linecodes.groupby("linecode", sort=False):
-            c = np.zeros((int(grp["nphases"].iloc[0]),) * 2)
-            c[grp["row"] - 1, grp["col"] - 1] = grp["c_nf"]
-            c[grp["col"] - 1, grp["row"] - 1] = grp["c_nf"]
-            cmat[str(code).lower()] = (c, str(grp["units"].iloc[0]))
-        out = []
-        live = t.lines[(t.lines["enabled"] == 1) & (t.lines["normally_open"] == 0)]
-        for row in live.itertuples(index=False):
-            ph = parse_nodes(row.nodes, int(row.phases))
-            if row.switch:
-                continue
-            if row.linecode:
-                c, units = cmat[row.linecode.lower()]
-                length = row.length * METERS.get(row.units, 1.0) / METERS.get(units, 1.0) \
-                    if row.units in METERS and units in METERS else row.length
-            else:
-                nph = len(ph)
-                c = np.full((nph, nph), (row.c0 - row.c1) / 3.0) + np.eye(nph) * row.c1
-                length = row.length
-            y = 1j * omega * c * length * 1e-9  # siemens
-            for bus in (row.bus1, row.bus2):
-                kv = net.base_kv_ln[net.bus_index[bus]]
-                for a, pa in enumerate(ph):
-                    # S_a = V_a conj(sum_b Y/2 V_b) = |V|^2 sum_b conj(Y_ab)/2 * a_a / a_b
-                    s = sum(np.conj(y[a, b]) / 2.0 * PHASOR[pa] / PHASOR[pb]
-                            for b, pb in enumerate(ph))
-                    out.append((bus, pa, s * kv**2 * 1000.0))
-        return out
 
     def load_injections(self, scale: np.ndarray | float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         """(p, q) of the feeder's loads (kW, kvar per node-phase), each load row scaled by
@@ -335,21 +301,28 @@ class LinDist3Flow:
             raise ValueError(f"injections must have shape ({n},) (one per node-phase); "
                              f"got p {p.shape}, q {q.shape}")
         v = self.v_const + self.v_from_p @ p + self.v_from_q @ q
+        flow_p = self.p_flow_const + self.p_flow_from_p @ p + self.p_flow_from_q @ q
+        flow_q = self.q_flow_const + self.q_flow_from_p @ p + self.q_flow_from_q @ q
+        theta = self.theta_const + self.theta_from_p @ p + self.theta_from_q @ q
         if dv is not None:
-            v = v + self.feedback @ (self.path @ dv)
-        scale = v if self.shunts == "impedance" else 1.0
-        f = self.flow_from_injection
-        return Solution(v_sq=v, p_kw=f @ (p + self.p_shunt_kw * scale),
-                        q_kvar=f @ (q + self.q_shunt_kvar * scale))
+            carried = self.path[:, :n] @ dv
+            extra = self.feedback @ carried[:n]
+            v = v + extra
+            theta = theta + carried[n:]
+            if self.shunts == "impedance":  # the shunts follow the voltage
+                flow_p = flow_p + self.flow_from_injection @ (self.p_shunt_kw * extra)
+                flow_q = flow_q + self.flow_from_injection @ (self.q_shunt_kvar * extra)
+        return Solution(v_sq=v, p_kw=flow_p, q_kvar=flow_q, theta_rad=theta)
 
     def second_order_terms(self, sol: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The terms the linear model drops, evaluated at the operating point ``sol``.
 
         Per branch ``k`` with phase currents ``I = conj(S / V)`` (``S`` the sending-end flow,
-        ``V = a_phi t sqrt(v_from)``): the series loss ``(Z I)_phi conj(I_phi)`` (kW and
-        kvar, booked at the to-bus node-phase so that the sending-end flow of every branch
-        includes the losses of its own and all downstream branches) and the voltage term
-        ``|(Z I)_phi|**2`` (pu**2, added to the to-bus squared voltage)."""
+        ``V = a_phi t sqrt(v_from) e^(j theta_from)``): the series loss
+        ``(Z I)_phi conj(I_phi)`` (kW and kvar, booked at the to-bus node-phase so that the
+        sending-end flow of every branch includes the losses of its own and all downstream
+        branches) and the voltage term ``|(Z I)_phi|**2`` (pu**2, added to the to-bus
+        squared voltage)."""
         net = self.network
         s = np.zeros(len(self.node_phases), dtype=complex)
         dv = np.zeros(len(self.node_phases))
@@ -358,10 +331,13 @@ class LinDist3Flow:
             phases = net.branch_phases[k]
             rows = [self.node_index[(net.buses[j], ph)] for ph in phases]
             cols = [self.branch_phase_index[(k, ph)] for ph in phases]
-            v_from = (np.full(len(phases), self.source_v_sq) if i == 0 else
-                      sol.v_sq[[self.node_index[(net.buses[i], ph)] for ph in phases]])
+            if i == 0:
+                v_from, th_from = np.full(len(phases), self.source_v_sq), np.zeros(len(phases))
+            else:
+                at = [self.node_index[(net.buses[i], ph)] for ph in phases]
+                v_from, th_from = sol.v_sq[at], sol.theta_rad[at]
             kv = net.base_kv_ln[j] * self.tap_ratio[k] * np.sqrt(np.maximum(v_from, 1e-6))
-            volts = kv * np.array([PHASOR[ph] for ph in phases])
+            volts = kv * np.array([PHASOR[ph] for ph in phases]) * np.exp(1j * th_from)
             amps = np.conj((sol.p_kw[cols] + 1j * sol.q_kvar[cols]) / volts)
             drop = self._impedance(k) @ amps
             s[rows] += drop * np.conj(amps) / 1000.0
@@ -375,10 +351,22 @@ class LinDist3Flow:
         that sizes what the linear model leaves out, and gives loss estimates."""
         p0, q0 = np.asarray(p_kw, dtype=float), np.asarray(q_kvar, dtype=float)
         sol = self.solve(p0, q0)
+        fp, fq, fv = self.folded
         for _ in range(passes):
             pl, ql, dv = self.second_order_terms(sol)
-            sol = self._solve(p0 + pl, q0 + ql, dv)
+            sol = self._solve(p0 + pl - fp, q0 + ql - fq, dv - fv)
         return sol
+
+    def _fold(self, p_loss: np.ndarray, q_loss: np.ndarray, dv: np.ndarray) -> None:
+        """Add constant second-order terms to the affine model's constants."""
+        zero = np.zeros(len(self.node_phases))
+        base, with_terms = self._solve(zero, zero), self._solve(p_loss, q_loss, dv)
+        self.v_const = self.v_const + (with_terms.v_sq - base.v_sq)
+        self.p_flow_const = self.p_flow_const + (with_terms.p_kw - base.p_kw)
+        self.q_flow_const = self.q_flow_const + (with_terms.q_kvar - base.q_kvar)
+        self.theta_const = self.theta_const + (with_terms.theta_rad - base.theta_rad)
+        fp, fq, fv = self.folded
+        self.folded = (fp + p_loss, fq + q_loss, fv + dv)
 
     def node_labels(self) -> list[str]:
         """``bus.phase`` labels of :attr:`node_phases` (OpenDSS node names)."""
