@@ -150,6 +150,18 @@ class LinDist3Flow:
         delta = any(str(r[c]).lower().startswith("d") for r in rows for c in ("conn1", "conn2"))
         return np.eye(3) - np.conj(gamma(phases)) / 3.0 if delta else np.eye(3, dtype=complex)
 
+    def _phase_shift(self, k: int) -> float:
+        """Fixed angle shift (rad) of branch ``k``: -30 degrees from the high- to the
+        low-voltage side of a transformer with one delta and one wye winding (ANSI, as
+        OpenDSS), 0 elsewhere."""
+        if self.network.branch_kind[k] not in ("transformer", "regulator"):
+            return 0.0
+        row = self._transformer_rows(k)[0]
+        conns = [str(row[c]).lower().startswith("d") for c in ("conn1", "conn2")]
+        if conns[0] == conns[1]:
+            return 0.0
+        return float(np.radians(-30.0 if row["kv1"] >= row["kv2"] else 30.0))
+
     def _build(self, line_charging: bool) -> None:
         net = self.network
         n, m = len(self.node_phases), len(self.branch_phases)
@@ -179,8 +191,10 @@ class LinDist3Flow:
             cz = np.conj(self._impedance(k)) * gamma(phases) / (1000.0 * net.base_kv_ln[j] ** 2)
             cm = self._coupling(k)
             cols_k = [self.branch_phase_index[(k, ph)] for ph in phases]
+            shift = self._phase_shift(k)
             for a, ph in enumerate(phases):
                 row = self.node_index[(net.buses[j], ph)]
+                src[row + n] += shift
                 for b, ph_from in enumerate(phases):
                     # v' = t^2 (Re M v - 2 Im M theta), theta' = Im M v / 2 + Re M theta
                     block = ((row, 0, ratio[a] ** 2 * cm[a, b].real),

@@ -14,6 +14,7 @@ import numpy as np
 import opendssdirect as dss
 
 from feeders.lindist3flow import LinDist3Flow
+from feeders.lindist3flow_injections import PHASOR
 
 WIDE_PQ = "model=1 vminpu=0.5 vmaxpu=1.5"
 
@@ -35,6 +36,8 @@ class PowerFlow:
     v_pu: np.ndarray
     p_kw: np.ndarray
     q_kvar: np.ndarray
+    theta_rad: np.ndarray
+    """Angle minus the nominal phase angle and the source angle (rad, in (-pi, pi])."""
 
 
 class OpenDssReference:
@@ -60,6 +63,7 @@ class OpenDssReference:
                         f"kw=0 kvar=0 {WIDE_PQ}")
             self.injection_names.append(f"inj{n}")
         self.nominal = feeder.tables.loads[["kw", "kvar"]].to_numpy(dtype=float)
+        self.source_angle_deg = float(feeder.tables.meta["source"].get("angle", 0.0))
         for cmd in cmds + ["Set ControlMode=OFF", "Set MaxIterations=100"]:
             dss.Text.Command(cmd)
         self._terminals = self._branch_terminals()
@@ -115,15 +119,22 @@ class OpenDssReference:
         dss.Solution.Solve()
         if not dss.Solution.Converged():
             raise RuntimeError("OpenDSS power flow did not converge")
-        mags = dict(zip((n.lower() for n in dss.Circuit.AllNodeNames()),
-                        dss.Circuit.AllBusMagPu(), strict=True))
+        names = [n.lower() for n in dss.Circuit.AllNodeNames()]
+        volts = np.asarray(dss.Circuit.AllBusVolts()).reshape(-1, 2) @ np.array([1.0, 1j])
+        mags = dict(zip(names, dss.Circuit.AllBusMagPu(), strict=True))
+        phasors = dict(zip(names, volts, strict=True))
         for bus in self._floating:
             dss.Circuit.SetActiveBus(bus)
-            volts = np.asarray(dss.Bus.Voltages()).reshape(-1, 2) @ np.array([1.0, 1j])
+            vb = np.asarray(dss.Bus.Voltages()).reshape(-1, 2) @ np.array([1.0, 1j])
             base = dss.Bus.kVBase() * 1000.0
-            for node, vn in zip(dss.Bus.Nodes(), volts - volts.mean(), strict=True):
+            for node, vn in zip(dss.Bus.Nodes(), vb - vb.mean(), strict=True):
                 mags[f"{bus}.{node}".lower()] = abs(vn) / base
-        v = np.array([mags[lbl.lower()] for lbl in self.model.node_labels()])
+                phasors[f"{bus}.{node}".lower()] = vn
+        labels = [lbl.lower() for lbl in self.model.node_labels()]
+        v = np.array([mags[lbl] for lbl in labels])
+        nominal = np.array([PHASOR[ph] for _, ph in self.model.node_phases])
+        turn = np.exp(-1j * np.radians(self.source_angle_deg))
+        theta = np.angle(np.array([phasors[lbl] for lbl in labels]) / nominal * turn)
         p = np.zeros(len(self.model.branch_phases))
         q = np.zeros(len(self.model.branch_phases))
         for k, parts in enumerate(self._terminals):
@@ -137,7 +148,7 @@ class OpenDssReference:
                     if m is not None:
                         p[m] += sign * pk
                         q[m] += sign * qk
-        return PowerFlow(v_pu=v, p_kw=p, q_kvar=q)
+        return PowerFlow(v_pu=v, p_kw=p, q_kvar=q, theta_rad=theta)
 
 
 def model_injections(model: LinDist3Flow, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
@@ -170,15 +181,17 @@ def compare(model: LinDist3Flow, reference: OpenDssReference, scenarios: list[Sc
     """Max and mean errors of the linear model against OpenDSS over ``scenarios``
     (``loss_passes > 0``: of :meth:`LinDist3Flow.solve_with_losses` instead).
 
-    Voltage errors are in pu of magnitude; flow errors in kW/kvar per branch-phase and, as
-    ``*_rel``, relative to the largest OpenDSS branch-phase flow of the same scenario."""
-    dv, dp, dq, rp, rq = [], [], [], [], []
+    Voltage errors are in pu of magnitude, angle errors in degrees; flow errors in kW/kvar
+    per branch-phase and, as ``*_rel``, relative to the largest OpenDSS branch-phase flow of
+    the same scenario."""
+    dv, dp, dq, rp, rq, dth = [], [], [], [], [], []
     for sc in scenarios:
         p, q = model_injections(model, sc)
         lin = (model.solve_with_losses(p, q, loss_passes) if loss_passes
                else model.solve(p, q))
         ref = reference.solve(sc)
         dv.append(np.abs(lin.v_pu - ref.v_pu))
+        dth.append(np.abs(np.angle(np.exp(1j * (lin.theta_rad - ref.theta_rad)))))
         dp.append(np.abs(lin.p_kw - ref.p_kw))
         dq.append(np.abs(lin.q_kvar - ref.q_kvar))
         rp.append(dp[-1].max() / np.abs(ref.p_kw).max())
@@ -192,6 +205,7 @@ def compare(model: LinDist3Flow, reference: OpenDssReference, scenarios: list[Sc
         "v_p95_err_pu": float(np.quantile(dv_a, 0.95)),
         "v_mean_err_pu": float(dv_a.mean()),
         "v_worst_node": model.node_labels()[int(np.argmax(dv_a.max(axis=0)))],
+        "theta_max_err_deg": float(np.degrees(np.max(dth))),
         "p_worst_branch": f"{net.branch_names[k_worst]}.{ph_worst}",
         "p_max_err_kw": float(dp_a.max()),
         "p_mean_err_kw": float(dp_a.mean()),

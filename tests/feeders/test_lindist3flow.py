@@ -252,6 +252,7 @@ def test_ieee13_random_injections_against_opendss() -> None:
     assert got["v_max_err_pu"] < 0.03
     assert got["v_mean_err_pu"] < 0.006
     assert got["p_max_err_rel"] < 0.1
+    assert got["theta_max_err_deg"] < 1.0  # includes the substation's -30 degree shift
     with_losses = compare(m, ref, random_scenarios(m, 20, seed=11), loss_passes=2)
     assert with_losses["v_mean_err_pu"] < got["v_mean_err_pu"]
     assert with_losses["p_max_err_kw"] < got["p_max_err_kw"]
@@ -281,9 +282,10 @@ def test_ieee13_without_mutual_coupling_is_worse() -> None:
 def test_ieee123_samples_against_opendss() -> None:
     m = LinDist3Flow(feeders.load("ieee123"))
     got = compare(m, OpenDssReference(m), random_scenarios(m, 5, seed=5))
-    assert got["v_max_err_pu"] < 0.02
+    assert got["v_max_err_pu"] < 0.01  # 0.014 at bus 610 without the delta-delta coupling
     assert got["v_mean_err_pu"] < 0.003
     assert got["p_max_err_rel"] < 0.06
+    assert got["theta_max_err_deg"] < 1.0
 
 
 def test_head_flow_is_the_sum_of_injections_per_phase() -> None:
