@@ -26,7 +26,6 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from feeders.catalog import Feeder
 from feeders.lindist3flow_injections import (
@@ -216,7 +215,7 @@ class LinDist3Flow:
                 bq[row + n, cols_k] = cz[a].real
         system = sp.eye(2 * n, format="csc") - sp.csc_array((t_vals, (t_rows, t_cols)),
                                                             shape=(2 * n, 2 * n))
-        path = splu(system).solve(np.eye(2 * n))  # parents first: block-triangular
+        path = np.linalg.inv(system.toarray())  # dense: the voltage maps are dense anyway
         self.path = sp.csc_array(np.where(np.abs(path) > 0.0, path, 0.0))
         """``(I - T)^-1`` on ``[v, theta]``: the tree recursion solved once."""
         f = self.flow_from_injection
