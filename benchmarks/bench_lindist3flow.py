@@ -2,7 +2,8 @@
 
 Prints max/mean voltage and branch-flow errors of the linear model (default options), of the
 same with two passes of second-order corrections (``solve_with_losses``), of the linear model
-with the nominal-point losses folded in (``losses="nominal"``) and with fixed instead of
+with the nominal-point losses folded in (``losses="nominal"``), linearised around the
+nominal point (``losses="linearized"``) and with fixed instead of
 constant-impedance shunts, and the build/solve times; replaces its own section of
 docs/benchmarks.md.
 Usage: ``python benchmarks/bench_lindist3flow.py [--samples N] [--seed S]``.
@@ -11,6 +12,7 @@ Usage: ``python benchmarks/bench_lindist3flow.py [--samples N] [--seed S]``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,6 +57,10 @@ def _feeder(name: str, samples: int, seed: int) -> dict[str, object]:
     lossy = compare(model, reference, scenarios, loss_passes=2)
     fixed = compare(LinDist3Flow(model.feeder, shunts="fixed"), reference, scenarios)
     folded = compare(LinDist3Flow(model.feeder, losses="nominal"), reference, scenarios)
+    t0 = time.perf_counter()
+    tangent_model = LinDist3Flow(model.feeder, losses="linearized")
+    tangent_build_ms = (time.perf_counter() - t0) * 1e3
+    tangent = compare(tangent_model, reference, scenarios)
     out: dict[str, object] = {"node_phases": len(model.node_phases),
                               "branch_phases": len(model.branch_phases),
                               "build_ms": round(build_ms, 2),
@@ -65,15 +71,20 @@ def _feeder(name: str, samples: int, seed: int) -> dict[str, object]:
     out.update({f"with_losses.{k}": v for k, v in lossy.items() if k != "samples"})
     short = ("v_max_err_pu", "v_mean_err_pu", "p_max_err_kw", "q_max_err_kvar")
     out.update({f"nominal_losses.{k}": folded[k] for k in short})
+    out["linearized_losses.build_ms"] = round(tangent_build_ms, 2)
+    out.update({f"linearized_losses.{k}": tangent[k] for k in short})
     out.update({f"fixed_shunts.{k}": fixed[k] for k in short})
     return out
 
 
-def run(samples: int = 100, seed: int = 2026) -> dict[str, dict[str, object]]:
-    return {name: _feeder(name, samples, seed) for name in ("ieee13", "ieee123")}
+def run(samples: int = 100, seed: int = 2026) -> dict[str, object]:
+    out: dict[str, object] = {name: _feeder(name, samples, seed)
+                              for name in ("ieee13", "ieee123")}
+    out["load_average_1min"] = round(os.getloadavg()[0], 1)  # timings are noisy when high
+    return out
 
 
-def write_section(results: dict[str, dict[str, object]]) -> Path:
+def write_section(results: dict[str, object]) -> Path:
     """Replace (or add) this benchmark's section of docs/benchmarks.md, keeping the rest."""
     from benchmarks.run_all import DOC, GOALS, _flatten, _fmt, _sections
 
@@ -95,9 +106,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
     results = run(args.samples, args.seed)
-    for feeder, values in results.items():
-        for key, value in values.items():
-            print(f"{feeder}.{key:36s} {value}")
+    from benchmarks.run_all import _flatten
+
+    for key, value in _flatten(results):
+        print(f"{key:48s} {value}")
     print(f"wrote {write_section(results)}")
 
 

@@ -20,6 +20,7 @@ constant impedances (or fixed injections). See docs/lindist3flow.md.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -29,13 +30,13 @@ import scipy.sparse as sp
 
 from feeders.catalog import Feeder
 from feeders.lindist3flow_injections import (
-    PHASOR,
     capacitor_powers,
     delta_to_phases,
     gamma,
     line_charging_powers,
     load_phase_powers,
 )
+from feeders.lindist3flow_losses import fold_constant, linearize, second_order_terms
 from feeders.topology import parse_nodes
 
 __all__ = ["LinDist3Flow", "Solution", "delta_to_phases", "load_phase_powers"]
@@ -80,9 +81,9 @@ class LinDist3Flow:
     def __init__(self, feeder: Feeder, taps: Mapping[str, int] | None = None,
                  line_charging: bool = True,
                  shunts: Literal["impedance", "fixed"] = "impedance",
-                 losses: Literal["none", "nominal"] = "none") -> None:
-        if losses not in ("none", "nominal"):
-            raise ValueError(f"losses must be 'none' or 'nominal', got {losses!r}")
+                 losses: Literal["none", "nominal", "linearized"] = "none") -> None:
+        if losses not in ("none", "nominal", "linearized"):
+            raise ValueError(f"losses must be 'none', 'nominal' or 'linearized', got {losses!r}")
         if shunts not in ("impedance", "fixed"):
             raise ValueError(f"shunts must be 'impedance' or 'fixed', got {shunts!r}")
         self.shunts = shunts
@@ -98,12 +99,17 @@ class LinDist3Flow:
         self.branch_phase_index = {key: m for m, key in enumerate(self.branch_phases)}
         self.source_v_sq = net.v_source_pu**2
         self._build(line_charging)
-        n = len(self.node_phases)
-        self.folded = (np.zeros(n), np.zeros(n), np.zeros(n))
-        """Second-order terms (kW, kvar, pu**2 per node-phase) folded into the constants."""
-        if losses == "nominal":
-            self._fold(*self.second_order_terms(self.solve_with_losses(
-                *self.load_injections(), passes=3)))
+        self.losses = losses
+        self.base = self
+        """The model without second-order terms (``self`` unless ``losses`` is set)."""
+        if losses != "none":
+            self.base = copy.copy(self)
+            self.base.base = self.base
+            operating_point = self.base.solve_with_losses(*self.load_injections(), passes=8)
+            if losses == "nominal":
+                fold_constant(self, operating_point)
+            else:
+                linearize(self, operating_point)
 
     # -- construction -------------------------------------------------------------------
     def _transformer_rows(self, k: int) -> list:
@@ -328,58 +334,23 @@ class LinDist3Flow:
         return Solution(v_sq=v, p_kw=flow_p, q_kvar=flow_q, theta_rad=theta)
 
     def second_order_terms(self, sol: Solution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The terms the linear model drops, evaluated at the operating point ``sol``.
-
-        Per branch ``k`` with phase currents ``I = conj(S / V)`` (``S`` the sending-end flow,
-        ``V = a_phi t sqrt(v_from) e^(j theta_from)``): the series loss
-        ``(Z I)_phi conj(I_phi)`` (kW and kvar, booked at the to-bus node-phase so that the
-        sending-end flow of every branch includes the losses of its own and all downstream
-        branches) and the voltage term ``|(Z I)_phi|**2`` (pu**2, added to the to-bus
-        squared voltage)."""
-        net = self.network
-        s = np.zeros(len(self.node_phases), dtype=complex)
-        dv = np.zeros(len(self.node_phases))
-        for k in range(net.n_branches):
-            i, j = int(net.from_bus[k]), int(net.to_bus[k])
-            phases = net.branch_phases[k]
-            rows = [self.node_index[(net.buses[j], ph)] for ph in phases]
-            cols = [self.branch_phase_index[(k, ph)] for ph in phases]
-            if i == 0:
-                v_from, th_from = np.full(len(phases), self.source_v_sq), np.zeros(len(phases))
-            else:
-                at = [self.node_index[(net.buses[i], ph)] for ph in phases]
-                v_from, th_from = sol.v_sq[at], sol.theta_rad[at]
-            kv = net.base_kv_ln[j] * self.tap_ratio[k] * np.sqrt(np.maximum(v_from, 1e-6))
-            volts = kv * np.array([PHASOR[ph] for ph in phases]) * np.exp(1j * th_from)
-            amps = np.conj((sol.p_kw[cols] + 1j * sol.q_kvar[cols]) / volts)
-            drop = self._impedance(k) @ amps
-            s[rows] += drop * np.conj(amps) / 1000.0
-            dv[rows] += np.abs(drop) ** 2 / (1000.0 * net.base_kv_ln[j]) ** 2
-        return s.real, s.imag, dv
+        """What the linear model drops, at the point ``sol``: series losses (kW, kvar per
+        node-phase, booked at each branch's to-bus) and ``|Z I|**2`` (pu**2); see
+        :mod:`feeders.lindist3flow_losses`."""
+        return second_order_terms(self.base, sol)
 
     def solve_with_losses(self, p_kw: np.ndarray, q_kvar: np.ndarray,
                           passes: int = 2) -> Solution:
-        """:meth:`solve` plus ``passes`` fixed-point corrections with the
-        :meth:`second_order_terms` (losses and ``|Z I|**2``). Not linear: a convenience
-        that sizes what the linear model leaves out, and gives loss estimates."""
+        """The plain linear model plus ``passes`` fixed-point corrections with the
+        :meth:`second_order_terms`. Not linear: a convenience that sizes what the linear
+        model leaves out, and gives loss estimates."""
+        base = self.base
         p0, q0 = np.asarray(p_kw, dtype=float), np.asarray(q_kvar, dtype=float)
-        sol = self.solve(p0, q0)
-        fp, fq, fv = self.folded
+        sol = base.solve(p0, q0)
         for _ in range(passes):
-            pl, ql, dv = self.second_order_terms(sol)
-            sol = self._solve(p0 + pl - fp, q0 + ql - fq, dv - fv)
+            pl, ql, dv = second_order_terms(base, sol)
+            sol = base._solve(p0 + pl, q0 + ql, dv)
         return sol
-
-    def _fold(self, p_loss: np.ndarray, q_loss: np.ndarray, dv: np.ndarray) -> None:
-        """Add constant second-order terms to the affine model's constants."""
-        zero = np.zeros(len(self.node_phases))
-        base, with_terms = self._solve(zero, zero), self._solve(p_loss, q_loss, dv)
-        self.v_const = self.v_const + (with_terms.v_sq - base.v_sq)
-        self.p_flow_const = self.p_flow_const + (with_terms.p_kw - base.p_kw)
-        self.q_flow_const = self.q_flow_const + (with_terms.q_kvar - base.q_kvar)
-        self.theta_const = self.theta_const + (with_terms.theta_rad - base.theta_rad)
-        fp, fq, fv = self.folded
-        self.folded = (fp + p_loss, fq + q_loss, fv + dv)
 
     def node_labels(self) -> list[str]:
         """``bus.phase`` labels of :attr:`node_phases` (OpenDSS node names)."""

@@ -288,6 +288,28 @@ def test_ieee123_samples_against_opendss() -> None:
     assert got["theta_max_err_deg"] < 1.0
 
 
+def test_linearized_losses_are_a_first_order_expansion() -> None:
+    """``losses="linearized"`` is the tangent of the loss-corrected model at nominal load:
+    its gap to ``solve_with_losses`` shrinks with the square of the distance (an error in
+    the derivatives would leave a first-order gap)."""
+    m = LinDist3Flow(feeders.load("ieee13"), losses="linearized")
+
+    def gap(scale: float) -> float:
+        p, q = m.load_injections(scale)
+        return float(np.abs(m.solve(p, q).v_sq - m.solve_with_losses(p, q, 12).v_sq).max())
+
+    assert gap(1.0) < 1e-6
+    assert gap(1.01) < gap(1.1) / 30.0
+    assert gap(0.99) < gap(0.9) / 30.0
+
+
+def test_ieee123_with_linearized_losses_meets_half_a_percent() -> None:
+    m = LinDist3Flow(feeders.load("ieee123"), losses="linearized")
+    got = compare(m, OpenDssReference(m), random_scenarios(m, 5, seed=5))
+    assert got["v_max_err_pu"] < 0.005
+    assert got["p_max_err_rel"] < 0.02
+
+
 def test_head_flow_is_the_sum_of_injections_per_phase() -> None:
     m = LinDist3Flow(feeders.load("ieee123"), line_charging=False, shunts="fixed")
     p, q = m.load_injections(0.8)
