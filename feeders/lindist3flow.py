@@ -52,8 +52,8 @@ class Solution:
     """Sending-end active flow per branch-phase (kW, positive away from the source)."""
     q_kvar: np.ndarray
     theta_rad: np.ndarray
-    """Phase-angle deviation (rad) per node-phase from its nominal 0, -120 or 120 degrees
-    (relative to the source; a transformer's fixed phase shift is not included)."""
+    """Phase-angle deviation (rad) per node-phase from its nominal 0, -120 or 120 degrees,
+    relative to the source angle (the -30 degrees of a delta-wye transformer included)."""
 
     @property
     def v_pu(self) -> np.ndarray:
@@ -70,12 +70,17 @@ class LinDist3Flow:
         P = p_flow_const + p_flow_from_p @ p + p_flow_from_q @ q     (kW per branch-phase)
         Q = q_flow_const + q_flow_from_p @ p + q_flow_from_q @ q     (kvar per branch-phase)
 
+    and likewise ``theta = theta_const + theta_from_p @ p + theta_from_q @ q`` (rad).
     Voltage maps are dense numpy arrays, flow maps scipy sparse arrays; the topology alone
     is ``flow_from_injection`` (1 where a node-phase is downstream of a branch-phase).
+
     ``taps`` maps regulator names to integer steps (default: the published taps); a step
     is ``feeder.tap_step`` of ratio. ``shunts``: capacitors and line charging as constant
     impedances (``s = s_1pu * v``, still linear in ``v``, the default) or as ``fixed``
     injections at 1 pu (then ``p_flow_from_p = flow_from_injection``, cross terms zero).
+    ``losses``: ``"none"`` (plain LinDist3Flow), ``"nominal"`` (losses and ``|Z I|**2`` at
+    nominal load added to the constants) or ``"linearized"`` (the first-order expansion of
+    the loss-corrected model at nominal load); see :mod:`feeders.lindist3flow_losses`.
     """
 
     def __init__(self, feeder: Feeder, taps: Mapping[str, int] | None = None,
@@ -89,6 +94,11 @@ class LinDist3Flow:
         self.shunts = shunts
         self.feeder = feeder
         self.taps = dict(feeder.published_taps if taps is None else taps)
+        known = {n.lower() for n in feeder.regulators}
+        unknown = sorted(n for n in self.taps if n.lower() not in known)
+        if unknown:
+            raise ValueError(f"taps: unknown regulator(s) {unknown}; "
+                             f"known: {sorted(feeder.regulators)}")
         net = feeder.network
         self.network = net
         self.node_phases: list[tuple[str, int]] = [
@@ -123,12 +133,7 @@ class LinDist3Flow:
         ratio = np.ones(len(net.branch_phases[k]))
         if net.branch_kind[k] not in ("transformer", "regulator"):
             return ratio
-        known = {n.lower(): n for n in self.feeder.regulators}
         steps = {n.lower(): int(s) for n, s in self.taps.items()}
-        unknown = set(steps) - set(known)
-        if unknown:
-            raise ValueError(f"taps: unknown regulator(s) {sorted(unknown)}; "
-                             f"known: {sorted(known.values())}")
         i, j = net.from_bus[k], net.to_bus[k]
         pos = 0
         for row in self._transformer_rows(k):
