@@ -41,7 +41,11 @@ class PowerFlow:
 
 
 class OpenDssReference:
-    """The feeder compiled once in OpenDSS, re-solved for each scenario."""
+    """The feeder compiled in OpenDSS, re-solved for each scenario. OpenDSS holds one
+    circuit per process: a reference recompiles its circuit when another one was compiled
+    since."""
+
+    _active: OpenDssReference | None = None
 
     def __init__(self, model: LinDist3Flow) -> None:
         self.model = model
@@ -64,10 +68,15 @@ class OpenDssReference:
             self.injection_names.append(f"inj{n}")
         self.nominal = feeder.tables.loads[["kw", "kvar"]].to_numpy(dtype=float)
         self.source_angle_deg = float(feeder.tables.meta["source"].get("angle", 0.0))
-        for cmd in cmds + ["Set ControlMode=OFF", "Set MaxIterations=100"]:
-            dss.Text.Command(cmd)
+        self._commands = cmds + ["Set ControlMode=OFF", "Set MaxIterations=100"]
+        self._compile()
         self._terminals = self._branch_terminals()
         self._floating = self._floating_buses()
+
+    def _compile(self) -> None:
+        for cmd in self._commands:
+            dss.Text.Command(cmd)
+        OpenDssReference._active = self
 
     def _branch_terminals(self) -> list[list[tuple[str, int, float, list[int]]]]:
         """Per branch: (element, terminal, sign, node of each conductor). Lines are read at
@@ -106,6 +115,8 @@ class OpenDssReference:
 
     def solve(self, scenario: Scenario) -> PowerFlow:
         """Solve OpenDSS for ``scenario``; raises ``RuntimeError`` if it does not converge."""
+        if OpenDssReference._active is not self:
+            self._compile()
         for name, f, (kw, kvar) in zip(self.load_names, scenario.load_scale, self.nominal,
                                        strict=True):
             dss.Loads.Name(name)

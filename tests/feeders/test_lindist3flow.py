@@ -319,3 +319,18 @@ def test_head_flow_is_the_sum_of_injections_per_phase() -> None:
         head = flow(m, m.network.branch_names[0], ph)
         assert sol.p_kw[head] == pytest.approx(p[mask].sum())
         assert sol.q_kvar[head] == pytest.approx(q[mask].sum() + m.q_shunt_kvar[mask].sum())
+
+
+def test_references_recompile_when_another_circuit_was_loaded() -> None:
+    """OpenDSS keeps one circuit per process: a reference built before another must still
+    solve its own feeder."""
+    m13 = LinDist3Flow(feeders.load("ieee13"))
+    first = OpenDssReference(m13)
+    sc = nominal(m13)
+    alone = first.solve(sc)
+    f = tiny_feeder([_line("l1", "s", "b", "", 3, 0.1, 0.2, 0.3, 0.6, 1.0)],
+                    [_load("ld", "b", "1", 1, "wye", 50.0, 10.0)])
+    OpenDssReference(LinDist3Flow(f)).solve(nominal(LinDist3Flow(f)))
+    again = first.solve(sc)
+    assert again.v_pu == pytest.approx(alone.v_pu)
+    assert again.p_kw == pytest.approx(alone.p_kw)
