@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py
+
+# mutation score of the core pure models (not in CI's budget: tens of minutes)
+mutation: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/mutation.py
 
 clean:
 	rm -rf $(VENV) results build *.egg-info

@@ -27,9 +27,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 
+from federates.common.series import scalar
 from federates.registry import wrapper_class
 from runner.compile import compile_scenario
 from runner.report import write_run_report
@@ -144,11 +144,6 @@ def _manager(run_dir: Path) -> tuple[str, Any] | None:
     return None
 
 
-def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
-
-
 def run_summary(run_dir: Path, windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
     """One run's window statistics (on the given windows) and its manager's events."""
     from federates.resilience.report import report_signals, window_stats
@@ -164,9 +159,9 @@ def run_summary(run_dir: Path, windows: dict[str, tuple[float, float]]) -> dict[
     name, config = found
     sig = report_signals(name, config, ts)
     out["windows"] = {k: window_stats(ts, lo, hi, sig) for k, (lo, hi) in windows.items()}
-    detected = _scalar(ts, f"{name}.detected")
+    detected = scalar(ts, f"{name}.detected")
     on = detected[detected > 0]
-    updates = _scalar(ts, f"{name}.updates")
+    updates = scalar(ts, f"{name}.updates")
     out["detection_time_s"] = float(on.index[0]) if len(on) else None
     out["coefficient_updates"] = int(updates.max()) if len(updates) else 0
     return out

@@ -19,10 +19,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from federates.runtime import CREATED, EXIT_FAILED
 from runner.broker import READY
-from runner.compile import Plan
+
+if TYPE_CHECKING:  # annotations only: compile uses this module's free_port
+    from runner.compile import Plan
 
 POLL_S = 0.05
 TERM_GRACE_S = 5.0

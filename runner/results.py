@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -40,6 +41,28 @@ def gridfed_version() -> str:
         return version("gridfed")
     except PackageNotFoundError:
         return "unknown"
+
+
+def installed_versions() -> dict[str, str]:
+    """Version of gridfed and of every package it requires, as installed (for the record
+    of a result: a validation run can then be repeated on the same stack)."""
+    import re
+    from importlib.metadata import requires
+
+    out = {"gridfed": gridfed_version(), "python": sys.version.split()[0]}
+    try:
+        wanted = requires("gridfed") or []
+    except PackageNotFoundError:
+        wanted = []
+    for req in wanted:
+        if "extra ==" in req:
+            continue
+        name = re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0]
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "missing"
+    return out
 
 
 def make_run_dir(out: Path | None, scenario_name: str, base: Path = Path("results")) -> Path:
@@ -148,6 +171,21 @@ def _result_of(future: Any) -> dict[str, Any]:
         return {"report_error": repr(exc)}
 
 
+def wire_counts(run_dir: Path) -> dict[str, dict[str, int]]:
+    """Messages each federate received and dropped (unknown type or version, invalid), from
+    the `gridfed wire counts NAME: {...}` line its runtime logs when it ends."""
+    counts: dict[str, dict[str, int]] = {}
+    for log in sorted((run_dir / "logs").glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            name, sep, data = line.removeprefix("gridfed wire counts ").partition(": {")
+            if line.startswith("gridfed wire counts ") and sep:
+                try:
+                    counts[name] = json.loads("{" + data)
+                except ValueError:
+                    continue
+    return counts
+
+
 def finalize(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
     """Merge the recorder's parts, compute reports and write metrics.json."""
     merge_parts(run_dir)
@@ -164,6 +202,7 @@ def finalize(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
         **status,
         "recorded_until_s": float(ts["time"].max()) if len(ts) else None,
         "federates": federate_reports(run_dir, ts) if len(ts) else {},
+        "wire": wire_counts(run_dir),
     }
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n")
     write_run_report(run_dir, metrics)

@@ -42,10 +42,13 @@ class FederateSpec(BaseModel):
     """One federate of the scenario; `config` is validated by the kind's own config model."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: str
+    kind: str = Field(description="Federate kind: a shipped one (grid, player, recorder, iot, "
+                      "market, resilience, attacker), one an installed package declares, or "
+                      "'module:WrapperClass'.")
     period: Duration | None = Field(None, gt=0, description="Step [s] (default: scenario period).")
     phase: int | None = Field(None, ge=0, le=9, description="Order within a step.")
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, description="The kind's own "
+                                   "settings (see its section below).")
 
     @field_validator("kind")
     @classmethod
@@ -69,7 +72,8 @@ class BrokerSpec(BaseModel):
         "broker's port, but ~3x the per-step overhead; tcp_ss stalls on values over ~4 kB "
         "(HELICS 3.6). The plain tcp core is not offered: with a run's own broker every "
         "federate lost contact with it at t = 0 (HELICS 3.6).")
-    log_level: Literal["error", "warning", "summary", "connections", "debug"] = "warning"
+    log_level: Literal["error", "warning", "summary", "connections", "debug"] = Field(
+        "warning", description="HELICS log level of the broker and every federate.")
     time_coordination: Literal["distributed", "global"] = Field(
         "distributed", description="distributed: the federates negotiate their time grants "
         "among themselves, so a federate waits only for those it hears from and each step's "
@@ -79,17 +83,21 @@ class BrokerSpec(BaseModel):
 
 class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    feeder: str
-    duration: Duration = Field(gt=0)
-    period: Duration = Field(60.0, gt=0)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Scenario name (results "
+                      "folder prefix).")
+    description: str = Field("", description="One line shown by `gridfed scenarios list`.")
+    seed: int = Field(0, ge=0, description="Seed of every random draw of the run (each "
+                      "federate derives its own from it).")
+    feeder: str = Field(description="Feeder name (`gridfed feeders list`).")
+    duration: Duration = Field(gt=0, description="Simulated time [s].")
+    period: Duration = Field(60.0, gt=0, description="Default step of every federate [s].")
     timeout: Duration = Field(900.0, gt=0, description="Wall-clock limit of the run [s].")
-    broker: BrokerSpec = Field(default_factory=BrokerSpec)
+    broker: BrokerSpec = Field(default_factory=BrokerSpec, description="The run's own "
+                               "HELICS broker.")
     external: list[Annotated[str, Field(pattern=NAME)]] = Field(
         default_factory=list, description="Federates started by the user that the broker awaits.")
-    federates: dict[Annotated[str, Field(pattern=NAME)], FederateSpec]
+    federates: dict[Annotated[str, Field(pattern=NAME)], FederateSpec] = Field(
+        description="The federates of the run, by name (lower case, digits, underscores).")
 
     @field_validator("feeder")
     @classmethod
@@ -117,7 +125,7 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
 def _resolve_path(data: dict[str, Any], key: str) -> list[str]:
     """Map a --set key to a path in the scenario dict.
 
-    'duration' -> ['duration']; 'grid.period' -> ['federates', 'grid', 'period'];
+    'duration' -> ['duration']; 'pv.period' -> ['federates', 'pv', 'period'];
     'houses.weather' -> ['federates', 'houses', 'config', 'weather'].
     """
     parts = key.split(".")

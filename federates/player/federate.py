@@ -12,6 +12,7 @@ class PlayerFederate(FederateWrapper):
     """Plays built-in or CSV profiles at buses; publishes `injections` (InjectionSet)."""
 
     kind = "player"
+    outputs = ("injections",)
     config_model = PlayerConfig
 
     @classmethod
