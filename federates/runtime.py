@@ -411,6 +411,21 @@ class FederateWrapper:
         """
         return {}
 
+    @classmethod
+    def counterfactual_variants(cls, name: str, config: BaseModel) -> dict[str, dict[str, Any]]:
+        """Variants of the scenario this federate implies for `gridfed run --counterfactual`:
+        variant name -> {`--set` key: value}, e.g. {"no_attack": {"<name>.attacks": []}}.
+        Same-named variants of several federates are merged. Default: none."""
+        return {}
+
+    @classmethod
+    def compare_variants(cls, name: str, config: BaseModel,
+                         runs: dict[str, dict[str, Any]]) -> tuple[dict, str] | None:
+        """Compare the counterfactual runs side by side: `runs` maps "main" and each variant
+        name to {"dir", "metrics", "timeseries", "config" (this federate's config in that
+        run, or None)}. Returns (JSON-able data, markdown) or None (no comparison)."""
+        return None
+
     def on_start(self, io: StepIO) -> None:
         """Called once before the federation starts executing: build the model here (its
         cost overlaps with the other federates' set-up). Values published here are initial

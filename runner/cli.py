@@ -118,12 +118,43 @@ def study(
 
 
 @app.command()
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep YAML (see docs/sweeps.md).")],
+    out: Annotated[Path | None, typer.Option(help="Sweep folder (must not exist or be empty, "
+                   "unless --resume).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Points at once on this machine "
+                    "(default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address "
+                         "(tcp://HOST:PORT): run the points on that cluster.")] = None,
+    resume: Annotated[bool, typer.Option(help="Run only the missing or failed points of "
+                      "--out.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Validate and list the points, run none.")]
+    = False,
+) -> None:
+    """Run a scenario over a grid / zip / random / latin-hypercube set of parameters."""
+    from runner.sweep.execute import execute_sweep
+
+    try:
+        code = execute_sweep(sweep_file, console, out=out, jobs=jobs, scheduler=scheduler,
+                             resume=resume, dry_run=dry_run)
+    except ScenarioError as exc:
+        _fail(str(exc))
+    raise typer.Exit(code)
+
+
+@app.command()
 def report(results_dir: Annotated[Path, typer.Argument(help="A results folder.")]) -> None:
     """Regenerate metrics.json, plots and report.md of a results folder (and its
-    counterfactual comparison, if it has one)."""
+    counterfactual comparison, if it has one), or the table and report of a sweep folder."""
     from runner.counterfactual import regenerate_comparison
     from runner.results import regenerate
+    from runner.sweep.table import is_sweep_dir
 
+    if is_sweep_dir(results_dir):
+        from runner.sweep.report import write_report
+
+        console.print(str(write_report(results_dir)))
+        return
     try:
         metrics = regenerate(results_dir)
         regenerate_comparison(results_dir)

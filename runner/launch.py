@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from federates.runtime import CREATED, EXIT_FAILED
 from runner.broker import READY
@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # annotations only: compile uses this module's free_port
 POLL_S = 0.05
 TERM_GRACE_S = 5.0
 BROKER_START_S = 20.0
+# (args after `python`, log file, environment) -> a started child with Popen's poll/wait/pid
+Spawn = Callable[[list[str], IO[bytes], dict[str, str]], Any]
 
 
 def free_port(host: str = "127.0.0.1", span: int = 1) -> int:
@@ -114,8 +116,9 @@ def tail(path: Path, lines: int = 25) -> str:
 class Federation:
     """The child processes of one run."""
 
-    def __init__(self, plan: Plan, run_dir: Path):
+    def __init__(self, plan: Plan, run_dir: Path, spawn: Spawn | None = None):
         self.plan = plan
+        self.spawn = spawn  # None: `python ARGS` as a new process (see runner/sweep/fork.py)
         self.run_dir = run_dir
         self.logs = run_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -132,7 +135,7 @@ class Federation:
         # Ctrl-C / SIGTERM wait until the child is registered, so none escapes stop().
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            proc = subprocess.Popen(
+            proc = self.spawn(args, log, env) if self.spawn is not None else subprocess.Popen(
                 [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, env=env,
             )
@@ -274,12 +277,14 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
                    on_tick: Callable[[], None] | None = None,
                    on_broker_ready: Callable[[], None] | None = None,
-                   on_started: Callable[[], None] | None = None) -> Outcome:
+                   on_started: Callable[[], None] | None = None,
+                   spawn: Spawn | None = None) -> Outcome:
     """Start broker and federates of a compiled plan and watch them to the end.
 
-    `on_started` is called once every federate's core exists (its ports are bound).
+    `on_started` is called once every federate's core exists (its ports are bound);
+    `spawn` starts a child instead of `subprocess.Popen` (a sweep forks warm children).
     """
-    federation = Federation(plan, run_dir)
+    federation = Federation(plan, run_dir, spawn)
     start = time.monotonic()
     try:
         federation.start_broker()

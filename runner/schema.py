@@ -151,12 +151,30 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ScenarioError(f"--set {item!r}: expected KEY=VALUE")
         path = _resolve_path(data, key.strip())
         node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+        for part, after in zip(path[:-1], path[1:], strict=True):
+            node = _child(node, part, key)
+            if not isinstance(node, dict | list) or (isinstance(node, list)
+                                                      and not after.isdigit()):
                 raise ScenarioError(f"--set {key}: {part!r} is not a mapping")
-        node[path[-1]] = yaml.safe_load(raw)
+        if isinstance(node, list):
+            _check_index(node, path[-1], key)
+            node[int(path[-1])] = yaml.safe_load(raw)
+        else:
+            node[path[-1]] = yaml.safe_load(raw)
     return data
+
+
+def _child(node: dict | list, part: str, key: str) -> Any:
+    """One step down a --set path: a mapping key (created if absent) or a list index."""
+    if isinstance(node, list):
+        _check_index(node, part, key)
+        return node[int(part)]
+    return node.setdefault(part, {})
+
+
+def _check_index(node: list, part: str, key: str) -> None:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ScenarioError(f"--set {key}: {part!r} is not an index of a list of {len(node)}")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

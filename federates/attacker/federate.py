@@ -81,6 +81,12 @@ class AttackerFederate(FederateWrapper):
     config: AttackerConfig
 
     @classmethod
+    def counterfactual_variants(cls, name: str, config: Any) -> dict[str, dict[str, Any]]:
+        """`no_attack`: the schedule emptied; the attacker itself stays, so the federation,
+        its wiring and its time ordering are those of the attacked run."""
+        return {"no_attack": {f"{name}.attacks": []}}
+
+    @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: AttackerConfig) -> Interfaces:
         return Interfaces(
             publications=[Publication(port="state", payload="AttackState")],

@@ -136,8 +136,8 @@ def grid_plots(name: str, feeder: str, ts: pd.DataFrame, plots_dir: Path) -> lis
     return written
 
 
-def grid_report(name: str, config: GridConfig, ts: pd.DataFrame, plots_dir: Path) -> dict:
+def grid_report(name: str, config: GridConfig, ts: pd.DataFrame, plots_dir: Path | None) -> dict:
     metrics = grid_metrics(name, ts)
-    if metrics:
+    if metrics and plots_dir is not None:
         metrics["plots"] = grid_plots(name, config.feeder, ts, Path(plots_dir))
     return metrics

@@ -130,6 +130,20 @@ class ResilienceFederate(FederateWrapper):
             io.publish("state", out.state)
 
     @classmethod
+    def counterfactual_variants(cls, name: str,
+                                config: ResilienceConfig) -> dict[str, dict[str, Any]]:
+        """`no_mitigation`: the manager detects and scores but sends no update."""
+        return {"no_mitigation": {f"{name}.mitigation": False}}
+
+    @classmethod
+    def compare_variants(cls, name: str, config: ResilienceConfig,
+                         runs: dict[str, dict[str, Any]]) -> tuple[dict, str] | None:
+        from federates.resilience.comparison import compare, comparison_markdown
+
+        data = compare(name, runs)
+        return data, comparison_markdown(data)
+
+    @classmethod
     def report(cls, name: str, config: ResilienceConfig, timeseries: Any,
                plots_dir: Any) -> dict:
         from federates.resilience.report import resilience_report
