@@ -31,10 +31,12 @@ import helics as h
 from pydantic import BaseModel, ConfigDict, Field
 
 from federates.messages import Payload, envelope, open_envelope, payload_ref
+from federates.process import on_stop_signal, stopping
 
 log = logging.getLogger("gridfed.runtime")
 
 CREATED = "gridfed federate created"
+FAILED = "gridfed federate failed"  # + JSON {wall, t, own, error}: the runner names the first
 EXIT_FAILED = 1  # the federate's own code failed
 EXIT_COLLATERAL = 3  # HELICS stopped it (another federate failed, broker gone)
 EXIT_INTERRUPTED = 130
@@ -403,6 +405,14 @@ class FederateWrapper:
         return config
 
     @classmethod
+    def check(cls, name: str, config: BaseModel, context: ScenarioContext) -> None:
+        """Check, at compile time, what only the federate would otherwise find out when it
+        runs: open and parse every file it will read, check every bus or id it references
+        against the feeder. Raises ValueError whose message starts with the config field
+        path, e.g. "items[2].bus: '999' is not a bus of ieee123". Default: nothing to check.
+        """
+
+    @classmethod
     def report(cls, name: str, config: BaseModel, timeseries: Any, plots_dir: Any) -> dict:
         """Post-run metrics (and plots into `plots_dir`) of this federate.
 
@@ -501,6 +511,14 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
     clock = {"start": time.perf_counter()}
     fed = _create_federate(cfg)
     print(CREATED, flush=True)  # the runner waits for this: the core has bound its port
+    live = [True]  # the federate still exists (a stop may come after it was freed)
+
+    def stop_federation(signum: int) -> None:
+        """A stop signal ends a blocked time request at once: the federation errors out."""
+        if live[0]:
+            h.helicsFederateGlobalError(fed, 2, f"{cfg.name}: run stopped (signal {signum})")
+
+    on_stop_signal(stop_federation)
     io = StepIO(fed=fed, name=cfg.name)
     completed = False
     try:
@@ -536,8 +554,12 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
         return 0
     except BaseException as exc:  # noqa: BLE001 - any failure must take the federation down
         message = f"{cfg.name} failed at t={io.time}: {exc!r}"
-        print(message, file=sys.stderr)
-        traceback.print_exc(file=sys.stderr)
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        collateral = isinstance(exc, h.HelicsException | FederationStopped) or stopping()
+        print(f"{FAILED} " + json.dumps({"wall": time.time(), "t": io.time, "own": not (
+            interrupted or collateral), "error": message[:2000]}), file=sys.stderr, flush=True)
+        if not (interrupted or collateral):  # only its own failure needs the traceback
+            traceback.print_exc(file=sys.stderr)
         try:
             wrapper.on_stop(io, completed=False)
         except Exception:  # noqa: BLE001
@@ -546,14 +568,14 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
             h.helicsFederateGlobalError(fed, 1, message[:200])
         except Exception:  # noqa: BLE001
             pass
-        if isinstance(exc, KeyboardInterrupt):
+        if interrupted:
             return EXIT_INTERRUPTED
-        collateral = isinstance(exc, h.HelicsException | FederationStopped)
         return EXIT_COLLATERAL if collateral else EXIT_FAILED
     finally:
         try:
             if completed:
                 h.helicsFederateDisconnect(fed)
+            live[0] = False
             h.helicsFederateFree(fed)
         except Exception:  # noqa: BLE001
             pass
@@ -587,6 +609,10 @@ class BrokerHandle:
     def wait(self, timeout_ms: int) -> bool:
         """Wait until every federate has disconnected; True if it happened in time."""
         return bool(h.helicsBrokerWaitForDisconnect(self._broker, timeout_ms))
+
+    def abort(self, message: str) -> None:
+        """End the federation now: every federate's pending HELICS call returns an error."""
+        h.helicsBrokerGlobalError(self._broker, 2, message.encode())  # binding wants bytes
 
     def close(self) -> None:
         h.helicsBrokerDisconnect(self._broker)

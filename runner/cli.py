@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from runner.schema import ScenarioError
@@ -24,7 +25,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -47,18 +48,33 @@ def run(
     jobs: Annotated[int | None, typer.Option(min=1, max=3, help="With --counterfactual: runs "
                     "at once (default: one per 4 cores, so one at a time on a laptop).")]
     = None,
+    allow_remote_broker: Annotated[bool, typer.Option(help="Allow a broker.host that is not "
+                                   "loopback (the broker is then reachable from the network).")]
+    = False,
 ) -> None:
     """Validate, compile and run a scenario through its own HELICS broker."""
+    from federates.process import stop_signals_raise
     from runner.session import RunRequest, execute
 
     request = RunRequest(scenario=scenario, out=out, overrides=list(set_ or []),
                          timeout=timeout, broker_port=broker_port,
                          external=list(external or []), dry_run=dry_run,
-                         counterfactual=counterfactual, jobs=jobs)
+                         counterfactual=counterfactual, jobs=jobs,
+                         allow_remote_broker=allow_remote_broker)
+    stop_signals_raise()  # SIGTERM and SIGHUP stop a run like Ctrl-C: results kept, marked
     try:
-        code = execute(request, console)
+        if counterfactual:
+            from runner.checks import check_request
+            from runner.counterfactual import execute_counterfactual
+
+            check_request(request)
+            code = execute_counterfactual(request, console)
+        else:
+            code = execute(request, console)
     except ScenarioError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt as exc:
+        _fail(f"stopped ({exc or 'Ctrl-C'})", code=130)
     raise typer.Exit(code)
 
 
@@ -139,6 +155,8 @@ def sweep(
                              resume=resume, dry_run=dry_run)
     except ScenarioError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt as exc:
+        _fail(f"stopped ({exc or 'Ctrl-C'})", code=130)
     raise typer.Exit(code)
 
 

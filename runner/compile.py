@@ -111,6 +111,12 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
             config = cls.autowire(name, config, context)
         except (ValueError, KeyError) as exc:
             raise ScenarioError(f"{scenario.name}: federates.{name}: {exc}") from None
+        try:
+            cls.check(name, config, context)
+        except ValueError as exc:  # the message starts with the config field path
+            raise ScenarioError(f"{scenario.name}: federates.{name}.config.{exc}") from None
+        except (KeyError, OSError) as exc:
+            raise ScenarioError(f"{scenario.name}: federates.{name}.config: {exc}") from None
         runtime = RuntimeConfig(
             name=name, broker_address=scenario.broker.host, broker_port=broker_port,
             broker_key=broker_key, core_type=scenario.broker.core_type,

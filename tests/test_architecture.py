@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("federates", "feeders", "runner")
-SHARED = {"runtime", "messages", "registry", "process", "common", "__main__", "__init__"}
+SHARED = {"runtime", "messages", "registry", "process", "checks", "common", "__main__",
+          "__init__"}
 
 
 def module_name(path: Path) -> str:
@@ -113,14 +113,33 @@ def test_only_the_runtime_imports_helics():
     assert users == ["federates.runtime"]
 
 
-def test_runner_names_no_kind():
-    """No kind's name as a string literal in runner/ (kinds come from the registry)."""
+def kind_literals(source: str) -> list[str]:
+    """Kind names written as literals where code decides by kind: compared with something
+    named kind, or passed to a call named kind (`wrapper_class("grid")`)."""
     from federates.registry import BUILTIN_KINDS
 
-    names = "|".join(BUILTIN_KINDS)
-    pattern = re.compile(rf"""["']({names})["']""")
-    found = {str(p.relative_to(REPO)): pattern.findall(p.read_text())
-             for p in (REPO / "runner").rglob("*.py")}
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        literals = []
+        if isinstance(node, ast.Compare) and "kind" in ast.unparse(node):
+            literals = [node.left, *node.comparators]
+        elif isinstance(node, ast.Call) and any(
+                w in ast.unparse(node.func) for w in ("kind", "wrapper_class")):
+            literals = list(node.args)
+        out += [f"line {node.lineno}: {n.value}" for n in literals
+                if isinstance(n, ast.Constant) and n.value in BUILTIN_KINDS]
+    return out
+
+
+def test_the_kind_name_check_sees_branches_on_kinds():
+    code = 'if fed.kind == "market":\n    pass\nwrapper_class("grid")\nx = {"grid": 1}\n'
+    assert kind_literals(code) == ["line 1: market", "line 3: grid"]
+
+
+def test_runner_names_no_kind():
+    """runner/ never decides by a kind's name (kinds come from the registry)."""
+    found = {str(p.relative_to(REPO)): kind_literals(p.read_text())
+             for p in sorted((REPO / "runner").rglob("*.py"))}
     assert {p: k for p, k in found.items() if k} == {}
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from federates.attacker.config import AttackerConfig, FeederDataConfig
 from federates.attacker.schedule import AttackPlan, AttackSchedule, LinkState
+from federates.checks import check_bus
 from federates.messages import AttackState
 from federates.runtime import (
     PHASES,
@@ -118,6 +119,20 @@ class AttackerFederate(FederateWrapper):
             raise ValueError(f"use_population: federate {config.iot_federate!r} states no "
                              "population (bus_resources); set iot_federate")
         return config.model_copy(update={"feeder_data": FeederDataConfig(**resources)})
+
+    @classmethod
+    def check(cls, name: str, config: AttackerConfig, context: ScenarioContext) -> None:
+        """Every attack starts and ends inside the run and targets buses of the feeder."""
+        run_s = context.duration_s
+        for i, attack in enumerate(config.attacks):
+            if not 0 <= attack.start < run_s:
+                raise ValueError(f"attacks[{i}].start: {attack.start:g} s is outside the run "
+                                 f"(expected 0 <= start < duration = {run_s:g} s)")
+            if attack.end is not None and attack.end > run_s:
+                raise ValueError(f"attacks[{i}].end: {attack.end:g} s is after the end of the "
+                                 f"run ({run_s:g} s)")
+            for j, bus in enumerate(attack.targets.buses):
+                check_bus(f"attacks[{i}].targets.buses[{j}]", bus, context.feeder)
 
     def on_start(self, io: StepIO) -> None:
         self.plan = build_plan(self.config)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import feeders
-from federates.common.profiles import profile_values
+from federates.checks import check_bus, check_feeder
+from federates.common.profiles import check_profile, profile_values
 from federates.grid.config import GridConfig
 from federates.grid.model import GridModel, GridSetup
 from federates.messages import InjectionSet
@@ -77,6 +78,15 @@ class GridFederate(FederateWrapper):
             update["injection_sources"] = [n for n, ports in context.outputs.items()
                                            if INJECTIONS_PORT in ports]
         return config.model_copy(update=update)
+
+    @classmethod
+    def check(cls, name: str, config: GridConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        if config.baseline.shape != "none":
+            check_profile("baseline.shape", config.baseline.shape)
+        if config.island.enabled and config.island.former_bus:
+            check_bus("island.former_bus", config.island.former_bus, feeder)
 
     def on_start(self, io: StepIO) -> None:
         self.model = build_model(self.config)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pydantic_core import to_json
 
+from federates.checks import check_bus, check_feeder, read_csv
 from federates.common.weather import load as load_weather
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
@@ -156,6 +157,16 @@ class IotFederate(FederateWrapper):
         if config.grid_state is None and config.population.pv.volt_var and by_kind["grid"]:
             update["grid_state"] = f"{by_kind['grid'][0]}/state"
         return config.model_copy(update=update)
+
+    @classmethod
+    def check(cls, name: str, config: IotConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        for i, point in enumerate(config.loads or []):
+            check_bus(f"loads[{i}].bus", point.bus, feeder)
+        if config.weather not in ("summer", "winter"):
+            read_csv("weather", config.weather, {"temp_c", "ghi_w_m2"},
+                     time_columns=("time_s", "hour"))
 
     @classmethod
     def report(cls, name: str, config: IotConfig, timeseries: Any, plots_dir: Any) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from federates.checks import check_bus, check_feeder
 from federates.market.config import MarketConfig
 from federates.messages import (
     CoefficientUpdate,
@@ -112,6 +113,16 @@ class MarketFederate(FederateWrapper):
             raise ValueError(f"primary.grid_forming.v_pu: {gf.v_pu} differs from "
                              f"{where}.v_pu {isl['v_pu']}")
         return config
+
+    @classmethod
+    def check(cls, name: str, config: MarketConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        for i, smo in enumerate(config.smos):
+            check_bus(f"smos[{i}]", smo, feeder)
+        unit = config.primary.grid_forming
+        if unit is not None and unit.bus:
+            check_bus("primary.grid_forming.bus", unit.bus, feeder)
 
     @classmethod
     def report(cls, name: str, config: MarketConfig, timeseries: Any, plots_dir: Any) -> dict:

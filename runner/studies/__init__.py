@@ -124,11 +124,12 @@ def run_study(study: Study, out: Path, jobs: int = 1,
               scheduler: str | None = None) -> dict[str, Any]:
     """Run a validated study into a fresh folder `out`; a failure leaves an INCOMPLETE
     marker with the error beside what was written."""
-    from runner.results import INCOMPLETE_MARKER, installed_versions
+    from runner.results import INCOMPLETE_MARKER, dependency_versions, gridfed_version
 
     resolved = study.spec.model_dump(mode="json")
     resolved["config"] = study.config.model_dump(mode="json")
-    resolved["gridfed"] = {"source": study.source, "versions": installed_versions()}
+    resolved["gridfed"] = {"version": gridfed_version(), "source": study.source,
+                           "dependencies": dependency_versions()}
     (out / "study.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     started = time.perf_counter()
     marker = out / INCOMPLETE_MARKER

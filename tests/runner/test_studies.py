@@ -40,7 +40,7 @@ def test_study_runs_into_its_folder_with_the_seed(tmp_path):
         "mean": expected, "samples": 50, "jobs": 2}
     resolved = yaml.safe_load((out / "study.yaml").read_text())
     assert resolved["config"] == {"samples": 50, "fail": False}
-    assert resolved["gridfed"]["versions"]["numpy"] == np.__version__
+    assert resolved["gridfed"]["dependencies"]["numpy"] == np.__version__
     assert not (out / "INCOMPLETE").exists()
     again = gridfed("study", study_file(tmp_path), "--out", str(out), env_extra=env)
     assert again.returncode == 2 and "not empty" in again.stderr  # never overwritten
