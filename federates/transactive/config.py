@@ -102,11 +102,11 @@ class Dynamics(_Strict):
     max_iter: int = Field(2_000_000, gt=0, description="Iteration cap of (19) [-].")
     check_every: int = Field(50, gt=0, description="Iterations between stopping checks [-].")
     # accelerated mode only
-    price_gain: float = Field(40.0, gt=0, description="Accelerated: gain of the balance price "
+    price_gain: float = Field(20.0, gt=0, description="Accelerated: gain of the balance price "
                               "copies u and integrators v [-].")
-    row_gain: float = Field(40.0, gt=0, description="Accelerated: gain of the network "
+    row_gain: float = Field(20.0, gt=0, description="Accelerated: gain of the network "
                             "multiplier copies and their integrators [-].")
-    row_boost: float = Field(10.0, gt=0, description="Accelerated: extra factor on every "
+    row_boost: float = Field(1.0, gt=0, description="Accelerated: extra factor on every "
                              "scaled network row (multipliers divided by it) [-].")
     primal_scale: Literal["local", "unit"] = Field(
         "local", description="Accelerated: primal projection step 1/(2a_i) for elastic and "

@@ -67,23 +67,28 @@ class Gains:
 
     kappa_p: np.ndarray
     kappa_q: np.ndarray
-    price: float = 1.0
-    rows: float = 1.0
+    price: np.ndarray | float = 1.0
+    """Gain of each agent's u and v lines (per agent, or one for all)."""
+    rows: np.ndarray | float = 1.0
 
 
 def literal_gains(case: MarketCase) -> Gains:
     return Gains(np.ones(case.m), np.ones(case.m))
 
 
-def local_gains(case: MarketCase, price: float, rows: float) -> Gains:
+def local_gains(case: MarketCase, price: float, rows: float,
+                degree: np.ndarray | None = None) -> Gains:
     """Each agent scales its projection step from its own data and the public reserve
-    prices: 1/(2a_i) for elastic, box width / (pi_Rup - pi_Rdown) otherwise."""
+    prices: 1/(2a_i) for elastic, box width / (pi_Rup - pi_Rdown) otherwise. Its multiplier
+    gains are divided by half its number of neighbours (its own degree), which keeps the
+    consensus part stable on any graph (D^-1 L has eigenvalues in [0, 2])."""
     spread = max(case.reserve_up - case.reserve_down, 1e-9)
     width = case.p_hi - case.p_lo
     kp = np.where(case.alpha > 0, 1.0 / (2.0 * np.maximum(case.alpha, 1e-12)), width / spread)
     kp = np.minimum(kp, np.where(width > 0, width / spread * 1e3, 1.0))
     kq = np.where(case.q_hi > case.q_lo, (case.q_hi - case.q_lo) / spread, 1.0)
-    return Gains(kp, kq, price, rows)
+    per = 2.0 / np.maximum(degree, 1.0) if degree is not None else np.ones(case.m)
+    return Gains(kp, kq, price * per, rows * per)
 
 
 def zero_state(case: MarketCase, p0: np.ndarray, q0: np.ndarray, u0: float) -> State:
@@ -143,10 +148,12 @@ def field(case: MarketCase, lap: np.ndarray, z: State, e5_fix: str = "substitute
     hlamt = np.maximum(case.v_lo / m - dv_i + z.lamt - lmut - llamt, 0.0) - z.lamt - dv_dot
     leta, lom = lap @ z.eta, lap @ z.om
     heta = np.maximum(di_i - case.i_hi / m + z.eta - lom - leta, 0.0) - z.eta + di_dot
+    gp = np.broadcast_to(np.asarray(g.price, float), (m,))
+    gr = np.broadcast_to(np.asarray(g.rows, float), (m,))[:, None]
     return State(p=hp, q=np.where(load, hq, hq_gen) if not substitute else
                  np.where(load, 0.0, hq_gen), gam=hgam,
-                 u=g.price * hu, v=g.price * lu, lam=g.rows * hlam, lamt=g.rows * hlamt,
-                 mu=g.rows * llam, mut=g.rows * llamt, eta=g.rows * heta, om=g.rows * leta)
+                 u=gp * hu, v=gp * lu, lam=gr * hlam, lamt=gr * hlamt,
+                 mu=gr * llam, mut=gr * llamt, eta=gr * heta, om=gr * leta)
 
 
 def reported_q(case: MarketCase, z: State, e5_fix: str = "substitute") -> np.ndarray:
