@@ -84,12 +84,12 @@ class MarketCase:
                        i_scale=np.zeros(0), v_rows=[], i_rows=[])
 
     def boosted(self, c: float) -> MarketCase:
-        """Every network row multiplied by ``c`` (multipliers divide by ``c``; same optimum)."""
+        """Every current row multiplied by ``c`` (its multiplier divides by ``c``; same
+        optimum). Voltage rows are left as they are."""
         if c == 1.0:
             return self
-        return replace(self, v_gp=self.v_gp * c, v_gq=self.v_gq * c, v_hi=self.v_hi * c,
-                       v_lo=self.v_lo * c, v_scale=self.v_scale / c, i_gp=self.i_gp * c,
-                       i_gq=self.i_gq * c, i_hi=self.i_hi * c, i_scale=self.i_scale / c)
+        return replace(self, i_gp=self.i_gp * c, i_gq=self.i_gq * c, i_hi=self.i_hi * c,
+                       i_scale=self.i_scale / c)
 
     def x_network(self, p: np.ndarray) -> np.ndarray:
         """The active power each prosumer puts into the network rows."""
@@ -125,6 +125,15 @@ def network_data(cfg: TransactiveConfig, prosumer_buses: list[str]) -> NetworkDa
     net = solver.net
     return NetworkData(point, gamma, list(net.buses), list(net.branch_names),
                        int(net.bus_index[solver.feeder.source_bus]))
+
+
+def _floor(gp: np.ndarray, gq: np.ndarray, rel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Zero the entries below ``rel`` times their row's largest |Gamma| (P and Q together)."""
+    if rel <= 0 or gp.size == 0:
+        return gp, gq
+    big = np.maximum(np.abs(gp).max(axis=1), np.abs(gq).max(axis=1))[:, None]
+    return (np.where(np.abs(gp) < rel * big, 0.0, gp),
+            np.where(np.abs(gq) < rel * big, 0.0, gq))
 
 
 def _scale(gp: np.ndarray, gq: np.ndarray, on: bool) -> np.ndarray:
@@ -166,6 +175,8 @@ def build_case(cfg: TransactiveConfig, prosumers: list[Prosumer] | None = None,
     i_gp = data.gamma.pi[i_keep] / h if len(i_keep) else np.zeros((0, len(prosumers)))
     i_gq = data.gamma.qi[i_keep] / h if len(i_keep) else np.zeros((0, len(prosumers)))
     i_hi = np.array([margins[b] for b in margins], dtype=float)
+    v_gp, v_gq = _floor(v_gp, v_gq, cfg.network.gamma_floor)
+    i_gp, i_gq = _floor(i_gp, i_gq, cfg.network.gamma_floor)
     vs = _scale(v_gp, v_gq, cfg.network.row_scaling)
     is_ = _scale(i_gp, i_gq, cfg.network.row_scaling)
     return MarketCase(

@@ -54,6 +54,10 @@ class NetworkConfig(_Strict):
         "opendss", description="[D5] Gamma from OpenDSS perturbations or the AC Jacobian.")
     perturbation_kw: float = Field(1.0, gt=0, description="[D5] +/- step of the central "
                                    "difference in OpenDSS [kW and kVAr].")
+    gamma_floor: float = Field(1e-5, ge=0, lt=1, description="Gamma entries below this "
+                               "fraction of their row's largest |Gamma| are set to zero: "
+                               "finite-difference noise, e.g. an injection on another lateral "
+                               "seen through the near-ideal source [-].")
     row_scaling: bool = Field(True, description="[D10] Divide each (7)/(8) row by its largest "
                               "|Gamma| (speed only; prices are rescaled before (11)).")
 
@@ -103,15 +107,18 @@ class Dynamics(_Strict):
     check_every: int = Field(50, gt=0, description="Iterations between stopping checks [-].")
     # accelerated mode only
     price_gain: float = Field(20.0, gt=0, description="Accelerated: gain of the balance price "
-                              "copies u and integrators v [-].")
+                              "copies u and integrators v, divided by half the agent's "
+                              "degree [-].")
     row_gain: float = Field(20.0, gt=0, description="Accelerated: gain of the network "
-                            "multiplier copies and their integrators [-].")
-    row_boost: float = Field(1.0, gt=0, description="Accelerated: extra factor on every "
-                             "scaled network row (multipliers divided by it) [-].")
+                            "multiplier copies and integrators, divided likewise [-].")
+    row_boost: float = Field(40.0, gt=0, description="Accelerated: factor on every scaled "
+                             "current row (its multiplier is divided by it) [-].")
+    primal_damping: float = Field(2.0, gt=0, description="Accelerated: K in each agent's "
+                                  "primal step kappa_i = min(1, 1/(2 a_i + row_gain w_i^2 / "
+                                  "K)), w_i its largest own row coefficient [-].")
     primal_scale: Literal["local", "unit"] = Field(
-        "local", description="Accelerated: primal projection step 1/(2a_i) for elastic and "
-                             "box width / (pi_Rup - pi_Rdown) for noncontrollable prosumers "
-                             "(local data only), or 1 as in (18).")
+        "local", description="Accelerated: primal projection steps kappa_i from the agent's "
+                             "own data ('local') or 1 as in (18) ('unit').")
 
 
 class TransactiveConfig(_Strict):

@@ -44,7 +44,7 @@ class Run:
     gamma: np.ndarray
     trace: dict[str, list] = dc_field(default_factory=dict)
     row_factor: float = 1.0
-    """Multipliers of the case's scaled rows = this factor times the state's copies."""
+    """Current-row multipliers of the case = this factor times the state's eta copies."""
 
     @property
     def u(self) -> float:
@@ -52,11 +52,11 @@ class Run:
 
     @property
     def lam_s(self) -> np.ndarray:
-        return self.row_factor * self.state.lam.mean(axis=0)
+        return self.state.lam.mean(axis=0)
 
     @property
     def lamt_s(self) -> np.ndarray:
-        return self.row_factor * self.state.lamt.mean(axis=0)
+        return self.state.lamt.mean(axis=0)
 
     @property
     def eta_s(self) -> np.ndarray:
@@ -68,7 +68,7 @@ def gains_for(case: MarketCase, dyn: Dynamics, lap: np.ndarray | None = None) ->
     if dyn.mode == "literal":
         return literal_gains(case)
     degree = np.diag(lap) if lap is not None else None
-    g = local_gains(case, dyn.price_gain, dyn.row_gain, degree)
+    g = local_gains(case, dyn.price_gain, dyn.row_gain, dyn.primal_damping, degree)
     if dyn.primal_scale == "unit":
         g = Gains(np.ones(case.m), np.ones(case.m), g.price, g.rows)
     return g

@@ -76,17 +76,28 @@ def literal_gains(case: MarketCase) -> Gains:
     return Gains(np.ones(case.m), np.ones(case.m))
 
 
-def local_gains(case: MarketCase, price: float, rows: float,
+def local_gains(case: MarketCase, price: float, rows: float, damping: float = 2.0,
                 degree: np.ndarray | None = None) -> Gains:
-    """Each agent scales its projection step from its own data and the public reserve
-    prices: 1/(2a_i) for elastic, box width / (pi_Rup - pi_Rdown) otherwise. Its multiplier
-    gains are divided by half its number of neighbours (its own degree), which keeps the
-    consensus part stable on any graph (D^-1 L has eigenvalues in [0, 2])."""
-    spread = max(case.reserve_up - case.reserve_down, 1e-9)
-    width = case.p_hi - case.p_lo
-    kp = np.where(case.alpha > 0, 1.0 / (2.0 * np.maximum(case.alpha, 1e-12)), width / spread)
-    kp = np.minimum(kp, np.where(width > 0, width / spread * 1e3, 1.0))
-    kq = np.where(case.q_hi > case.q_lo, (case.q_hi - case.q_lo) / spread, 1.0)
+    """Accelerated gains from each agent's own data (its cost, its Gamma column) and its
+    degree.
+
+    kappa_i = min(1, 1/(2 a_i + rows * w_i^2 / damping)) with w_i the agent's largest row
+    coefficient (P column for elastic prosumers, chi times the Q column for loads whose dQ
+    follows the trade): a Jacobi-type step that keeps the loop between an agent and a
+    boosted row damped. Multiplier gains are divided by half the degree (D^-1 L has its
+    eigenvalues in [0, 2], so the consensus part stays stable on any graph).
+    """
+
+    def col_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        both = np.vstack([a, b])
+        return np.abs(both).max(axis=0) if both.size else np.zeros(case.m)
+
+    wp = col_max(case.v_gp, case.i_gp)
+    wq = col_max(case.v_gq, case.i_gq)
+    w = np.where(case.is_ela, wp, 0.0) + np.where(case.q_follows_trade, case.chi * wq, 0.0)
+    with np.errstate(divide="ignore"):
+        kp = np.minimum(1.0, 1.0 / (2.0 * case.alpha + rows * w**2 / damping))
+        kq = np.minimum(1.0, 1.0 / (rows * wq**2 / damping))
     per = 2.0 / np.maximum(degree, 1.0) if degree is not None else np.ones(case.m)
     return Gains(kp, kq, price * per, rows * per)
 
