@@ -48,3 +48,15 @@ def test_t8_continuous(case, fix):
     dyn = Dynamics(mode="literal", e5_fix=fix)
     run = run_continuous(cs, lap, dyn, horizon=5e3)
     _check(run, central, cs)
+
+
+def test_t6_t8_accelerated_reaches_calibrated_optimum(case):
+    # the congested reference (M70-M71 binding): trades, u and eta equal the central duals
+    central = solve_central(case)
+    lap = laplacian(adjacency("ring", case.m))
+    dyn = Dynamics(mode="accelerated", check_every=100)
+    run = run_discrete(case, lap, dyn, max_iter=60_000)
+    _check(run, central, case)
+    assert abs(run.eta_s[0] - central.eta_s[0]) <= 1e-6 * central.eta_s[0]
+    assert np.abs(run.q - central.q)[case.is_load].max() < 1e-5
+    assert case.p_lo[0] < run.p[0] < case.p_hi[0]  # bus 74 buys part of its deviation
