@@ -116,6 +116,8 @@ class Dynamics(_Strict):
     primal_damping: float = Field(2.0, gt=0, description="Accelerated: K in each agent's "
                                   "primal step kappa_i = min(1, 1/(2 a_i + row_gain w_i^2 / "
                                   "K)), w_i its largest own row coefficient [-].")
+    primal_gain: float = Field(1.0, gt=0, le=50, description="Accelerated: gain of the "
+                               "dP and dQ lines (primal time scale) [-].")
     primal_scale: Literal["local", "unit"] = Field(
         "local", description="Accelerated: primal projection steps kappa_i from the agent's "
                              "own data ('local') or 1 as in (18) ('unit').")

@@ -71,7 +71,7 @@ def gains_for(case: MarketCase, dyn: Dynamics, lap: np.ndarray | None = None) ->
     g = local_gains(case, dyn.price_gain, dyn.row_gain, dyn.primal_damping, degree)
     if dyn.primal_scale == "unit":
         g = Gains(np.ones(case.m), np.ones(case.m), g.price, g.rows)
-    return g
+    return Gains(g.kappa_p, g.kappa_q, g.price, g.rows, dyn.primal_gain)
 
 
 def initial_state(case: MarketCase, dyn: Dynamics, rng: np.random.Generator | None = None

@@ -70,6 +70,8 @@ class Gains:
     price: np.ndarray | float = 1.0
     """Gain of each agent's u and v lines (per agent, or one for all)."""
     rows: np.ndarray | float = 1.0
+    primal: float = 1.0
+    """Gain of the dP, dQ (and gamma) lines."""
 
 
 def literal_gains(case: MarketCase) -> Gains:
@@ -161,8 +163,8 @@ def field(case: MarketCase, lap: np.ndarray, z: State, e5_fix: str = "substitute
     heta = np.maximum(di_i - case.i_hi / m + z.eta - lom - leta, 0.0) - z.eta + di_dot
     gp = np.broadcast_to(np.asarray(g.price, float), (m,))
     gr = np.broadcast_to(np.asarray(g.rows, float), (m,))[:, None]
-    return State(p=hp, q=np.where(load, hq, hq_gen) if not substitute else
-                 np.where(load, 0.0, hq_gen), gam=hgam,
+    hq_state = np.where(load, hq, hq_gen) if not substitute else np.where(load, 0.0, hq_gen)
+    return State(p=g.primal * hp, q=g.primal * hq_state, gam=g.primal * hgam,
                  u=gp * hu, v=gp * lu, lam=gr * hlam, lamt=gr * hlamt,
                  mu=gr * llam, mut=gr * llamt, eta=gr * heta, om=gr * leta)
 
