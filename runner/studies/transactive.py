@@ -136,7 +136,10 @@ def run(config: Config, out: pathlib.Path, *, seed: int, jobs: int = 1,
     eq11, eff = settle(case, central, "dlmpa_eq11"), settle(case, central, "effective")
     table = _table3(case, central, eq11, eff)
     table.to_parquet(out / "table3.parquet", index=False)
-    lap = laplacian(adjacency(config.graph, case.m))
+    import feeders
+
+    lap = laplacian(adjacency(config.graph, case.m, [p.bus for p in case.prosumers],
+                              feeders.load(mk.network.feeder)))
     rng = np.random.default_rng(seed)
     runs = {}
     conv_rows = []

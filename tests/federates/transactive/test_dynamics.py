@@ -78,3 +78,16 @@ def test_t11_iterates_stay_in_omega(case, mode):
         z = z.like(z.flat() + dyn.step * h.flat())
         assert np.all(z.p >= case.p_lo) and np.all(z.p <= case.p_hi)
         assert np.all(z.q[gen] >= case.q_lo[gen]) and np.all(z.q[gen] <= case.q_hi[gen])
+
+
+def test_feeder_graph_follows_the_wires():
+    import feeders
+
+    buses = ["71", "76", "111", "51", "20", "73", "42", "70"]
+    a = adjacency("feeder", 8, buses, feeders.load("case118zh"))
+    assert np.array_equal(a, a.T)
+    nb = {buses[i]: {buses[k] for k in np.flatnonzero(a[i])} for i in range(8)}
+    # the lateral M63-M77 is the path M70 - M71 - M73 - M76 (no other prosumer between)
+    assert nb["76"] == {"73"}
+    assert nb["73"] == {"71", "76"}
+    assert "70" in nb["71"] and "76" not in nb["71"]
