@@ -62,7 +62,8 @@ def write_section(results: dict) -> None:
              "Goal (moonshot of issue 16): <= 4,000 iterations of (19) per clearing on the copper "
              "plate and on the calibrated congested case, neighbour-only exchange. Ring of 8 "
              "prosumer agents, s = 0.01, stop at ||H||_inf < 1e-8 and copy spread < 1e-6; "
-             "'converged: False' means the iteration cap was hit.", "",
+             "'converged: False' means the iteration cap was hit. Wall times include the "
+             "stopping checks and were taken with other jobs sharing the 2 cores.", "",
              "| case.mode | iterations | converged | wall s | ms/iter | max dP error MWh | "
              "u error $/MWh |", "|---|---|---|---|---|---|---|"]
     for key, r in results.items():
