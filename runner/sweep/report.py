@@ -143,8 +143,9 @@ def write_report(out: Path) -> Path:
     images = _plots(table, keys, metrics, plots, spec)
     if images:
         lines += ["## Plots", "", "Each metric that varies across the points against each "
-                  "numeric swept parameter: the mean over the other parameters and the "
-                  "replicates, the band their min..max spread, grey dots the points.", ""]
+                  "numeric swept parameter (a zip's keys move together: against its first "
+                  "key): the mean over the other parameters and the replicates, the band "
+                  "their min..max spread, grey dots the points.", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in images] + [""]
     elif not metrics:
         lines += ["No metric varies across the complete points.", ""]
@@ -158,7 +159,8 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
     if not metrics or not (table["status"] == "ok").any():
         return []
     written = []
-    for param in numeric_params(table, keys):
+    walked = list(spec["parameters"].get("zip") or {})[1:]  # a zip's keys move together
+    for param in [k for k in numeric_params(table, keys) if k not in walked]:
         safe = param.replace(".", "_")
         for n, start in enumerate(range(0, len(metrics), PER_FIGURE)):
             part = metrics[start:start + PER_FIGURE]
