@@ -77,7 +77,7 @@ def test_sweep_table_failing_point_single_run_metrics_and_resume(tmp_path):
 
 
 def test_killed_sweep_leaves_nothing_running_and_resumes(tmp_path):
-    sweep = small_sweep(tmp_path, {"grid": {"grid.baseline.scale": [0.6, 0.8, 1.0, 1.2]}},
+    sweep = small_sweep(tmp_path, {"grid": {"grid.baseline.scale": [0.6, 0.9, 1.2]}},
                         set={"duration": "2h"})
     out, tag = tmp_path / "out", new_tag()
     proc = start_sweep(str(sweep), "--out", str(out), "--jobs", "1", tag=tag)
@@ -90,11 +90,11 @@ def test_killed_sweep_leaves_nothing_running_and_resumes(tmp_path):
     stamp = first.stat().st_mtime_ns
     resumed = gridfed("sweep", str(sweep), "--out", str(out), "--resume", timeout=120)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "1 points done, 3 to run" in resumed.stdout or \
-        "2 points done, 2 to run" in resumed.stdout
+    assert "1 points done, 2 to run" in resumed.stdout or \
+        "2 points done, 1 to run" in resumed.stdout  # p001 may have ended before the kill
     assert first.stat().st_mtime_ns == stamp
     table = pd.read_parquet(out / "sweep.parquet")
-    assert list(table["status"]) == ["ok"] * 4
+    assert list(table["status"]) == ["ok"] * 3
     assert table["metrics.grid.energy_imported_kwh"].is_monotonic_increasing
 
 
