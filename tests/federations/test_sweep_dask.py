@@ -14,10 +14,17 @@ import pytest
 
 from runner.launch import free_port
 from tests.conftest import REPO, gridfed
-from tests.federations.sweeps import federation_metrics, new_tag, small_sweep, tagged
+from tests.federations.sweeps import (
+    federation_metrics,
+    new_tag,
+    small_sweep,
+    start_sweep,
+    tagged,
+)
+from tests.federations.test_sweep_local import wait_for
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
     """(scheduler address, worker addresses, tag of every cluster process)."""
     from distributed import Client
@@ -72,3 +79,22 @@ def test_dask_sweep_runs_points_on_the_workers_with_single_run_metrics(tmp_path,
     assert federation_metrics(single) == federation_metrics(out / "points" / "p002")
     # no point process outlives its task: only the scheduler and the two workers remain
     assert len(tagged(tag)) == 3
+
+
+def test_ctrl_c_stops_the_points_running_on_the_workers(tmp_path, cluster):
+    address, _, tag = cluster
+    sweep = small_sweep(tmp_path, {"grid": {"grid.baseline.scale": [0.8, 1.0, 1.2]}},
+                        set={"duration": "48h"})
+    out = tmp_path / "out"
+    proc = start_sweep(str(sweep), "--out", str(out), "--scheduler", address, tag=new_tag())
+    progress = [out / "points" / p / "progress.json" for p in ("p000", "p001", "p002")]
+    wait_for(lambda: sum(p.exists() for p in progress) == 2, 60,
+             "two points stepping on the two workers")
+    os.kill(proc.pid, signal.SIGINT)
+    console, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, console
+    # the workers stopped their point processes: only the scheduler and the workers remain
+    assert len(tagged(tag)) == 3
+    started = [p.parent for p in progress if p.parent.is_dir()]
+    assert len(started) == 2 and all((d / "INCOMPLETE").exists() for d in started)
+    assert list(pd.read_parquet(out / "sweep.parquet")["status"]) == ["missing"] * 3
