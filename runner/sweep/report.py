@@ -17,6 +17,7 @@ import pandas as pd
 from runner.sweep.table import METRIC_PREFIX, SWEEP_FILE, parameter_keys, write_table
 
 PER_FIGURE = 6  # metrics per figure (a 3 x 2 grid of panels)
+MAX_PLOTTED = 24  # metrics plotted, in metrics.json order (all of them are in the table)
 MAX_HEATMAPS = 6
 UNITS = (("_kwh", "kWh"), ("_kw", "kW"), ("_kvar", "kvar"), ("_pu", "pu"), ("_pct", "%"),
          ("_s", "s"), ("_ms", "ms"), ("_usd", "$"), ("cost", "$"), ("steps", "steps"))
@@ -140,7 +141,10 @@ def write_report(out: Path) -> Path:
     for _, row in table.iterrows():
         lines.append(f"| {row['id']} | " + " | ".join(_cell(row[c]) for c in shown) + " |")
     lines.append("")
-    images = _plots(table, keys, metrics, plots, spec)
+    images = _plots(table, keys, metrics[:MAX_PLOTTED], plots, spec)
+    if len(metrics) > MAX_PLOTTED:
+        lines += [f"{len(metrics)} metrics vary across the points; the plots show the first "
+                  f"{MAX_PLOTTED} in metrics.json order, `sweep.parquet` has them all.", ""]
     if images:
         lines += ["## Plots", "", "Each metric that varies across the points against each "
                   "numeric swept parameter (a zip's keys move together: against its first "
