@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,8 @@ def start_variant(name: str, scenario: str, out: Path, overrides: list[str],
     env = dict(os.environ, COLUMNS="120", NO_COLOR="1")
     with log.open("w") as sink:
         proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, preexec_fn=die_with_parent)
+                                stdin=subprocess.DEVNULL, env=env,
+                                preexec_fn=partial(die_with_parent, os.getpid()))
     return VariantRun(name, out, log, proc)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import pandas as pd
+from federates.common.series import scalar
 
 RUNS = {"main": "Attack + mitigation", "no_mitigation": "No mitigation",
         "no_attack": "No attack"}
@@ -20,11 +20,6 @@ ROWS = (("PCC import [kW]", "pcc_import_kw"), ("Total cost (market) [$]", "total
         ("Max voltage [pu]", "v_max_pu"),
         ("ANSI A violations [node-steps]", "ansi_a_violation_node_steps"))
 ISLAND_ROWS = (("Grid-forming output (islanded) [kW]", "grid_forming_kw"),)
-
-
-def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
 
 
 def run_summary(name: str, run: dict[str, Any] | None,
@@ -42,9 +37,9 @@ def run_summary(name: str, run: dict[str, Any] | None,
         return out
     sig = report_signals(name, config, ts)
     out["windows"] = {k: window_stats(ts, lo, hi, sig) for k, (lo, hi) in windows.items()}
-    detected = _scalar(ts, f"{name}.detected")
+    detected = scalar(ts, f"{name}.detected")
     on = detected[detected > 0]
-    updates = _scalar(ts, f"{name}.updates")
+    updates = scalar(ts, f"{name}.updates")
     out["detection_time_s"] = float(on.index[0]) if len(on) else None
     out["coefficient_updates"] = int(updates.max()) if len(updates) else 0
     return out
