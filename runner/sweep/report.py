@@ -148,7 +148,7 @@ def write_report(out: Path) -> Path:
     if images:
         lines += ["## Plots", "", "Each metric that varies across the points against each "
                   "numeric swept parameter (a zip's keys move together: against its first "
-                  "key): the mean over the other parameters and the replicates, the band "
+                  "numeric key): the mean over the other parameters and the replicates, the band "
                   "their min..max spread, grey dots the points.", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in images] + [""]
     elif not metrics:
@@ -163,8 +163,10 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
     if not metrics or not (table["status"] == "ok").any():
         return []
     written = []
-    walked = list(spec["parameters"].get("zip") or {})[1:]  # a zip's keys move together
-    for param in [k for k in numeric_params(table, keys) if k not in walked]:
+    numeric = numeric_params(table, keys)
+    zipped = [k for k in spec["parameters"].get("zip") or {} if k in numeric]
+    walked = zipped[1:]  # a zip's keys move together: plot against its first numeric key
+    for param in [k for k in numeric if k not in walked]:
         safe = param.replace(".", "_")
         for n, start in enumerate(range(0, len(metrics), PER_FIGURE)):
             part = metrics[start:start + PER_FIGURE]
@@ -173,7 +175,7 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
                          f"(figure {n + 1} of {(len(metrics) - 1) // PER_FIGURE + 1})")
             written.append(path)
     form = spec["parameters"]
-    dims = [*form.get("grid", {}), *list(form.get("zip") or {})[:1]]  # a zip is one axis
+    dims = [*form.get("grid", {}), *zipped[:1]]  # a zip is one axis
     sampled = form.get("random") or form.get("latin_hypercube")
     if len(dims) == 2 and not sampled and all(d in numeric_params(table, keys) for d in dims):
         for metric in metrics[:MAX_HEATMAPS]:
