@@ -68,6 +68,8 @@ def plot_dlmp(name: str, dlmp: pd.DataFrame, comps: dict[str, pd.DataFrame],
     if np.isfinite(e).any():
         ax_b.plot(x, at_peak - e, "k.", ms=4, zorder=3, label="dLMP - energy price")
     ax_b.axhline(0.0, color="black", lw=0.6)
+    ax_b.use_sticky_edges = False  # zero-height parts must not pin the limits to the data
+    ax_b.margins(y=0.05)
     step = max(1, int(np.ceil(len(names) / 45)))
     ax_b.set_xticks(x[::step], names[::step], rotation=90, fontsize=7)
     ax_b.set_xlim(-1, len(names))

@@ -3,6 +3,7 @@ response against their scores, the feeder map and the market periods around the 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,15 @@ commitment; see scores.py) is at least this at the end of the attack."""
 RESPONDING_KW = 1.0
 """An SMO *responded* when mitigation lowered its mean primary dispatch by more than this."""
 
-SCHEDULE_NOTE = ("market schedule: the import the market plans for the period -- its\n"
-                 "power flow of the cleared SMO setpoints plus the non-market load\n"
-                 "measured per bus; at an SMO whose links are cut the last reported\n"
-                 "load is held, so an attack there is not in the schedule. Mitigation\n"
-                 "lowers the schedule until the measured import is back at the reference.")
+SCHEDULE_NOTE = {
+    "import": "market schedule: the import the market plans for the period -- its power "
+              "flow of the cleared SMO setpoints plus the non-market load measured per bus",
+    "grid_forming": "market schedule: the grid-forming unit's output the market plans for "
+                    "the period -- in its power flow, the island's load (cleared SMO "
+                    "setpoints plus the non-market load measured per bus) plus losses"}
+SCHEDULE_CUT = ("; at an SMO whose links are cut the last reported load is held, so an "
+                "attack there is not in the schedule. Mitigation lowers the schedule until "
+                "the measured {short} is back at the reference.")
 EVENTS = (("attack_start_s", "attack start", "red", "v"),
           ("detection_time_s", "detected", "darkorange", "o"),
           ("first_update_s", "first mitigation update", "green", "s"),
@@ -74,7 +79,10 @@ def plot_pcc(name: str, ts: pd.DataFrame, metrics: dict[str, Any], path: Path) -
         if len(during):
             text += f",\n{during.mean():,.0f} kW during it"
         ax.plot([], [], " ", label=text)
-    ax.plot([], [], " ", label=SCHEDULE_NOTE)
+    island = watched != "import"
+    note = SCHEDULE_NOTE["grid_forming" if island else "import"] + SCHEDULE_CUT.format(
+        short="output" if island else "import")
+    ax.plot([], [], " ", label=textwrap.fill(note, 66))
     unit = "PCC import [kW]" if watched == "import" else f"{watched} [kW]"
     ax.set(xlabel="time [h]", ylabel=unit,
            title=f"{name}: {watched} under attack, detection and mitigation")

@@ -271,7 +271,10 @@ def test_dlmp_parts_stack_by_sign_on_a_narrow_band(rendered):
     assert lo > 0.2 and hi < 0.24  # dLMPs of 0.220-0.226 $/kWh: the axis does not start at 0
     bars = axes["(b)"]["bars"]
     assert bars and all(y >= -1e-12 if h > 0 else y + h <= 1e-12 for y, h in bars if h)
-    assert min(y + h for y, h in bars) < 0 < max(y + h for y, h in bars)
+    ends = [y + h for y, h in bars]
+    assert min(ends) < 0 < max(ends)
+    lo, hi = axes["(b)"]["ylim"]
+    assert lo < min(ends) and max(ends) < hi  # no stack cut off by the axis
     assert any(t.startswith("congestion") for t in axes["(b)"]["legend"])
 
 
