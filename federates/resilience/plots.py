@@ -181,7 +181,7 @@ def plot_feeder_map(feeder_name: str, attacked: set[str], scores: pd.Series,
          f"SMO with resilience score < {TRUSTED_SCORE:g}"),
         (responding, dict(s=22, c="tab:green"),
          f"responding SMO: mitigation lowered its dispatch > {RESPONDING_KW:g} kW"),
-        (attacked, dict(s=90, c="red", marker="x", linewidths=2.5),
+        (attacked, dict(s=40, c="red", marker="x", linewidths=2.5),
          "attacked SMO (attacker's ground truth)"))
     for group, style, label in groups:
         pts = np.array([coords[str(b)] for b in group if str(b) in coords])
