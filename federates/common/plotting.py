@@ -1,7 +1,7 @@
 """Shared conventions of the reports' plots, so every PNG reads at a glance.
 
 Every figure has a title, units on both axes and a legend that covers no data: legends go
-outside the axes (`legend_outside`, `legend_above`) and figures use matplotlib's
+outside the axes (`legend_outside`) and figures use matplotlib's
 constrained layout, which makes room for them. `save` writes a figure and closes it;
 callers registered with `inspecting` (the plot tests) see each figure just before that.
 """
@@ -38,13 +38,6 @@ def legend_outside(ax: Any, **kw: Any) -> Any:
     """The axes' legend to the right of it, top-aligned: it can cover no data."""
     opts = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0,
             "fontsize": LEGEND_FONT, **kw}
-    return ax.legend(**opts)
-
-
-def legend_above(ax: Any, ncol: int = 4, **kw: Any) -> Any:
-    """The axes' legend in a row above it (for wide, short axes); title goes above that."""
-    opts = {"loc": "lower left", "bbox_to_anchor": (0.0, 1.02, 1.0, 0.1), "mode": "expand",
-            "borderaxespad": 0.0, "ncol": ncol, "fontsize": LEGEND_FONT, **kw}
     return ax.legend(**opts)
 
 

@@ -156,7 +156,8 @@ def plot_feeder_map(feeder_name: str, attacked: set[str], scores: pd.Series,
     except Exception:  # noqa: BLE001 - no map of an unknown feeder
         return None
     coords = dict(feeder.bus_coords)
-    note = "IEEE one-line diagram coordinates, not to scale"
+    note = ("IEEE one-line diagram coordinates" if feeder.name.startswith("ieee") else
+            "the feeder data's layout coordinates") + ", not to scale"
     if not coords or any(b not in coords for b in feeder.network.buses):
         coords, note = tree_layout(feeder), "tree layout: x = hops from the substation"
     live, open_ = _edges(feeder, coords)
