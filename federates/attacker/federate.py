@@ -122,8 +122,10 @@ class AttackerFederate(FederateWrapper):
 
     @classmethod
     def check(cls, name: str, config: AttackerConfig, context: ScenarioContext) -> None:
-        """Every attack starts and ends inside the run and targets buses of the feeder."""
+        """Every attack starts and ends inside the run and targets buses of the feeder (or,
+        when the scenario gives the attacker its own `feeder_data.buses`, of those)."""
         run_s = context.duration_s
+        declared = set(config.feeder_data.buses) if not config.use_population else set()
         for i, attack in enumerate(config.attacks):
             if not 0 <= attack.start < run_s:
                 raise ValueError(f"attacks[{i}].start: {attack.start:g} s is outside the run "
@@ -132,7 +134,11 @@ class AttackerFederate(FederateWrapper):
                 raise ValueError(f"attacks[{i}].end: {attack.end:g} s is after the end of the "
                                  f"run ({run_s:g} s)")
             for j, bus in enumerate(attack.targets.buses):
-                check_bus(f"attacks[{i}].targets.buses[{j}]", bus, context.feeder)
+                field = f"attacks[{i}].targets.buses[{j}]"
+                if declared and bus not in declared:
+                    raise ValueError(f"{field}: {bus!r} is not in feeder_data.buses")
+                if not declared:
+                    check_bus(field, bus, context.feeder)
 
     def on_start(self, io: StepIO) -> None:
         self.plan = build_plan(self.config)
