@@ -8,15 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.plotting import figure, legend_outside, save
+from federates.common.series import wide
+
 TYPES = ("hvac", "waterheater", "ev", "base", "residual", "battery", "pv")
-
-
-def _wide(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
-    sel = ts[ts["signal"] == signal]
-    if sel.empty:
-        return pd.DataFrame()
-    sel = sel.drop_duplicates(["time", "id"], keep="last")
-    return sel.pivot(index="time", columns="id", values="value").sort_index()
 
 
 def _own(name: str, ts: pd.DataFrame) -> pd.DataFrame:
@@ -30,15 +25,15 @@ def _hours(index: pd.Index) -> np.ndarray:
 
 
 def metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
-    load = _wide(ts, f"{name}.load_kw")
+    load = wide(ts, f"{name}.load_kw")
     if load.empty:
         return {"recorded": False}
     t = np.asarray(load.index, dtype=float)
     dt = np.diff(t, append=t[-1] + (t[-1] - t[-2] if len(t) > 1 else 60.0))
     energy = {k: float((load[k].to_numpy() * dt).sum() / 3600.0) for k in load.columns}
-    total = _wide(ts, f"{name}.total_kw")
-    cv = _wide(ts, f"{name}.comfort_violations")
-    temp = _wide(ts, f"{name}.temp_c")
+    total = wide(ts, f"{name}.total_kw")
+    cv = wide(ts, f"{name}.comfort_violations")
+    temp = wide(ts, f"{name}.temp_c")
     out: dict[str, Any] = {
         "recorded": True,
         "energy_kwh_by_type": energy,
@@ -52,66 +47,56 @@ def metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
         out["indoor_temp_c"] = {"min_p5": float(temp["p5"].min()),
                                 "max_p95": float(temp["p95"].max())}
     for sig, key in (("soc", "battery_soc"), ("ev_soc", "ev_soc")):
-        w = _wide(ts, f"{name}.{sig}")
+        w = wide(ts, f"{name}.{sig}")
         if not w.empty:
             out[key] = {"min_p5": float(w["p5"].min()), "max_p95": float(w["p95"].max())}
     for sig in ("attacked_agents", "dispatched_agents"):
-        w = _wide(ts, f"{name}.{sig}")
+        w = wide(ts, f"{name}.{sig}")
         if not w.empty:
             out[f"{sig}_max"] = int(w.iloc[:, 0].max())
     return out
 
 
-def _bands(ax: Any, w: pd.DataFrame, color: str, label: str) -> None:
+def _bands(ax: Any, w: pd.DataFrame, color: str) -> None:
     h = _hours(w.index)
-    ax.fill_between(h, w["p5"], w["p95"], color=color, alpha=0.2, label=f"{label} p5-p95")
-    ax.fill_between(h, w["p25"], w["p75"], color=color, alpha=0.4, label=f"{label} p25-p75")
-    ax.plot(h, w["p50"], color=color, label=f"{label} median")
+    ax.fill_between(h, w["p5"], w["p95"], color=color, alpha=0.2, label="5th-95th percentile")
+    ax.fill_between(h, w["p25"], w["p75"], color=color, alpha=0.4, label="25th-75th percentile")
+    ax.plot(h, w["p50"], color=color, label="median")
 
 
 def plots(name: str, ts: pd.DataFrame, plots_dir: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    load = _wide(ts, f"{name}.load_kw")
+    load = wide(ts, f"{name}.load_kw")
     if not load.empty:
-        fig, ax = plt.subplots(figsize=(9, 4.5))
+        fig, ax = figure(figsize=(10, 4.5))
         h = _hours(load.index)
         for k in [c for c in TYPES if c in load.columns]:
             ax.plot(h, load[k], label=k)
-        total = _wide(ts, f"{name}.total_kw")
+        total = wide(ts, f"{name}.total_kw")
         if not total.empty:
             ax.plot(_hours(total.index), total.iloc[:, 0], "k", lw=2, label="total")
-        ax.set(xlabel="time [h]", ylabel="power [kW] (load convention)",
-               title=f"{name}: load by device type")
-        ax.legend(ncol=4, fontsize=8)
+        ax.axhline(0.0, color="grey", lw=0.6)
+        ax.set(xlabel="time [h]", ylabel="power [kW] (> 0: consumed, < 0: generated)",
+               title=f"{name}: load of the population by device type")
+        legend_outside(ax, title="device type")
         ax.grid(alpha=0.3)
-        written.append(_save(fig, plots_dir / f"{name}_load_by_type.png"))
-    for sig, ylabel, fname in (("temp_c", "indoor air temperature [degC]", "indoor_temperature"),
-                               ("soc", "battery SOC [-]", "battery_soc")):
-        w = _wide(ts, f"{name}.{sig}")
+        written.append(str(save(fig, plots_dir / f"{name}_load_by_type.png")))
+    for sig, ylabel, fname, what in (
+            ("temp_c", "indoor air temperature [degC]", "indoor_temperature",
+             "indoor air temperature over the houses"),
+            ("soc", "battery state of charge [-]", "battery_soc",
+             "battery state of charge over the batteries")):
+        w = wide(ts, f"{name}.{sig}")
         if w.empty or "p50" not in w:
             continue
-        fig, ax = plt.subplots(figsize=(9, 4))
-        _bands(ax, w, "tab:red" if sig == "temp_c" else "tab:green", sig)
-        ax.set(xlabel="time [h]", ylabel=ylabel, title=f"{name}: {ylabel}")
-        ax.legend(fontsize=8)
+        fig, ax = figure(figsize=(10, 4))
+        _bands(ax, w, "tab:red" if sig == "temp_c" else "tab:green")
+        ax.set(xlabel="time [h]", ylabel=ylabel, title=f"{name}: {what} (percentiles)")
+        legend_outside(ax)
         ax.grid(alpha=0.3)
-        written.append(_save(fig, plots_dir / f"{name}_{fname}.png"))
+        written.append(str(save(fig, plots_dir / f"{name}_{fname}.png")))
     return written
-
-
-def _save(fig: Any, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
 
 
 def report(name: str, timeseries: pd.DataFrame, plots_dir: Any) -> dict[str, Any]:

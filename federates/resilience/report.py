@@ -19,22 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.series import scalar, summed
+from federates.resilience import plots as rm_plots
 from federates.resilience import targets
 from federates.resilience.config import ResilienceConfig
 
 WINDOW_S = 900.0
 RESTORE_TOL = 0.02
 NO_ATTACK_DIR = Path("counterfactual") / "no_attack"  # written by `gridfed run --counterfactual`
-
-
-def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
-
-
-def _summed(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[ts["signal"] == signal]
-    return sel.groupby("time")["value"].sum().sort_index()
 
 
 def _prefix(key: str) -> str:
@@ -63,14 +55,14 @@ def attack_interval(ts: pd.DataFrame, rm: str, step: float) -> tuple[float | Non
     """(start, end) of the first attack: ground truth if recorded, else from the detector."""
     name = attacker_prefix(ts)
     if name is not None:
-        active = _scalar(ts, f"{name}.active")
+        active = scalar(ts, f"{name}.active")
         on = active[active > 0]
         if on.empty:
             return None, None
         start = float(on.index[0])
         off = active[(active.index > start) & (active <= 0)]
         return start, float(off.index[0]) if not off.empty else None
-    detected = _scalar(ts, f"{rm}.detected")
+    detected = scalar(ts, f"{rm}.detected")
     on = detected[detected > 0]
     if on.empty:
         return None, None
@@ -104,35 +96,35 @@ def window_stats(ts: pd.DataFrame, lo: float, hi: float, sig: dict[str, str]) ->
         return s[(s.index >= lo) & (s.index < hi)]
 
     out: dict[str, Any] = {"from_s": lo, "to_s": hi}
-    out["pcc_import_kw"] = mean(_scalar(ts, sig["pcc"]))
-    out["total_load_kw"] = mean(_summed(ts, sig["load"])) if sig["load"] else None
+    out["pcc_import_kw"] = mean(scalar(ts, sig["pcc"]))
+    out["total_load_kw"] = mean(summed(ts, sig["load"])) if sig["load"] else None
     for key in ("total_cost", "curtailment_kw"):
-        out[key] = mean(_scalar(ts, f"{sig['market']}.{key}")) if sig["market"] else None
-    vmin, vmax = sel(_scalar(ts, f"{sig['grid']}.v_min_pu")), sel(
-        _scalar(ts, f"{sig['grid']}.v_max_pu"))
+        out[key] = mean(scalar(ts, f"{sig['market']}.{key}")) if sig["market"] else None
+    vmin, vmax = sel(scalar(ts, f"{sig['grid']}.v_min_pu")), sel(
+        scalar(ts, f"{sig['grid']}.v_max_pu"))
     out["v_min_pu"] = round(float(vmin.min()), 5) if len(vmin) else None
     out["v_max_pu"] = round(float(vmax.max()), 5) if len(vmax) else None
-    ansi = sel(_scalar(ts, f"{sig['grid']}.ansi_a_violations"))
+    ansi = sel(scalar(ts, f"{sig['grid']}.ansi_a_violations"))
     out["ansi_a_violation_node_steps"] = int(ansi.sum()) if len(ansi) else None
-    island = _scalar(ts, f"{sig['grid']}.island_p_kw")
+    island = scalar(ts, f"{sig['grid']}.island_p_kw")
     if len(island) and (island != 0).any():  # islanded: the grid-forming unit's output
         out["grid_forming_kw"] = mean(island)
-        out["grid_forming_scheduled_kw"] = mean(_scalar(ts, f"{sig['market']}.grid_forming_p_kw"))
+        out["grid_forming_scheduled_kw"] = mean(scalar(ts, f"{sig['market']}.grid_forming_p_kw"))
     pop = sig.get("population")
     if pop:
         gen = mean(-_by_id(ts, f"{pop}.load_kw", ("pv", "battery")))
         out["local_generation_kw"] = gen
         out["flexible_load_kw"] = mean(_by_id(ts, f"{pop}.load_kw", ("hvac", "waterheater",
                                                                       "ev")))
-        out["dispatched_agents"] = mean(_scalar(ts, f"{pop}.dispatched_agents"))
-        out["attacked_agents"] = mean(_scalar(ts, f"{pop}.attacked_agents"))
+        out["dispatched_agents"] = mean(scalar(ts, f"{pop}.dispatched_agents"))
+        out["attacked_agents"] = mean(scalar(ts, f"{pop}.attacked_agents"))
     return out
 
 
 def report_signals(name: str, config: ResilienceConfig, ts: pd.DataFrame) -> dict[str, str]:
     """Recorded signal names `window_stats` reads (grid, market, population of the run)."""
     grid, market = _prefix(config.pcc_key), _prefix(config.schedule_key)
-    pcc = f"{grid}.pcc_p_kw" if not _scalar(ts, f"{grid}.pcc_p_kw").empty else \
+    pcc = f"{grid}.pcc_p_kw" if not scalar(ts, f"{grid}.pcc_p_kw").empty else \
         f"{name}.measured_kw"
     load = f"{grid}.bus_p_kw" if (ts["signal"] == f"{grid}.bus_p_kw").any() else ""
     return {"pcc": pcc, "grid": grid, "market": market, "load": load,
@@ -144,15 +136,15 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
                        no_attack: pd.DataFrame | None = None) -> dict[str, Any]:
     """Windows, event times and the targets; `no_attack` is the same scenario's run without
     the attack (the counterfactual reference at the same times), when there is one."""
-    measured = _scalar(ts, f"{name}.measured_kw")
+    measured = scalar(ts, f"{name}.measured_kw")
     if measured.empty:
         return {}
     step = float(np.median(np.diff(measured.index))) if len(measured) > 1 else 0.0
     sig = report_signals(name, config, ts)
     market, pcc = sig["market"], sig["pcc"]
     start, end = attack_interval(ts, name, step)
-    detected = _scalar(ts, f"{name}.detected")
-    updates = _scalar(ts, f"{name}.updates")
+    detected = scalar(ts, f"{name}.detected")
+    updates = scalar(ts, f"{name}.updates")
     out: dict[str, Any] = {"attack_start_s": start, "attack_end_s": end,
                            "detection_time_s": None, "detection_delay_s": None,
                            "first_update_s": None, "time_to_restore_s": None}
@@ -168,7 +160,7 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
     if not upd.empty:
         first = float(upd.index[0])
         out["first_update_s"] = first
-        periods = _scalar(ts, f"{market}.period_start") if market else pd.Series(dtype=float)
+        periods = scalar(ts, f"{market}.period_start") if market else pd.Series(dtype=float)
         later = periods[periods > first]
         effect = float(later.iloc[0]) if not later.empty else first + step
     windows = {
@@ -183,7 +175,7 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
     out["watched"] = "grid-forming output" if island else "import"
     pre = out["windows"]["pre_attack"].get(watched)
     if pre is not None and out["detection_time_s"] is not None:
-        p = _scalar(ts, f"{sig['grid']}.island_p_kw" if island else pcc)
+        p = scalar(ts, f"{sig['grid']}.island_p_kw" if island else pcc)
         during = p[(p.index >= out["detection_time_s"]) & (p.index < t_end)]
         ok = (during - pre).abs() <= RESTORE_TOL * max(abs(pre), 1e-9)
         bad = during.index[~ok.to_numpy()]
@@ -197,7 +189,8 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
             out[f"{key}_import_change_kw"] = round(val - pre, 3) if val is not None else None
     attacked = attacked_buses(ts)
     response = bus_response(ts, market, windows) if market else pd.Series(dtype=float)
-    responding = {b for b, v in response.items() if v > 1.0 and b not in attacked}
+    responding = {b for b, v in response.items()
+                  if v > rm_plots.RESPONDING_KW and b not in attacked}
     out["attacked_buses"] = sorted(attacked)
     out["responding_buses"] = len(responding)
     out["_response"] = response  # for the plots; dropped from the JSON
@@ -233,90 +226,6 @@ def scores_at(ts: pd.DataFrame, name: str, time: float) -> pd.Series:
     if rs.empty:
         return pd.Series(dtype=float)
     return rs[rs["time"] == rs["time"].max()].set_index("id")["value"]
-
-
-def plot_response_vs_score(response: pd.Series, rs: pd.Series, attacked: set[str],
-                           path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    both = pd.concat([rs.rename("rs"), response.rename("dp")], axis=1).dropna()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    hit = both.index.isin(list(attacked))
-    ax.scatter(both["rs"][~hit], both["dp"][~hit], s=14, label="trustable / other SMOs")
-    ax.scatter(both["rs"][hit], both["dp"][hit], s=30, c="red", label="attacked SMOs")
-    ax.set_xlabel("resilience score at the end of the attack")
-    ax.set_ylabel("net-load reduction by mitigation [kW]")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_feeder_map(feeder: str, attacked: set[str], trusted: set[str], responding: set[str],
-                    path: Path) -> Path | None:
-    """Buses on the feeder's coordinates: attacked (red), responding (green), trusted (blue)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    try:
-        import feeders
-
-        coords = feeders.load(feeder).bus_coords
-    except Exception:  # noqa: BLE001 - no map without coordinates
-        return None
-    if not coords:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 6))
-    xy = np.array(list(coords.values()))
-    ax.scatter(xy[:, 0], xy[:, 1], s=6, c="lightgrey", label="bus")
-    for group, color, label, size in ((trusted, "tab:blue", "trustable", 18),
-                                      (responding, "tab:green", "responding", 30),
-                                      (attacked, "red", "attacked", 60)):
-        pts = np.array([coords[b] for b in group if b in coords])
-        if len(pts):
-            ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, label=label)
-    ax.set_axis_off()
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_pcc(name: str, ts: pd.DataFrame, metrics: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4))
-    watched = metrics.get("watched", "import")  # islanded: the grid-forming output
-    for sig, label in ((f"{name}.measured_kw", f"measured {watched}"),
-                       (f"{name}.scheduled_kw", "market schedule"),
-                       (f"{name}.reference_kw", "reference")):
-        s = _scalar(ts, sig)
-        if not s.empty:
-            ax.plot(s.index / 3600, s.values, label=label, drawstyle="steps-post")
-    marks = (("attack_start_s", "red", "attack"), ("detection_time_s", "orange", "detected"),
-             ("first_update_s", "green", "mitigation"), ("attack_end_s", "grey", "attack end"))
-    for key, color, label in marks:
-        if metrics.get(key) is not None:
-            ax.axvline(metrics[key] / 3600, color=color, ls="--", lw=1, label=label)
-    ax.set_xlabel("time [h]")
-    ax.set_ylabel("PCC import [kW]" if watched == "import" else f"{watched} [kW]")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 ROWS = (("PCC import [kW]", "pcc_import_kw"), ("Total cost (market) [$]", "total_cost"),
@@ -381,21 +290,21 @@ def resilience_report(name: str, config: ResilienceConfig, ts: pd.DataFrame,
     response = metrics.pop("_response", pd.Series(dtype=float))
     if metrics and plots_dir is not None:
         plots = Path(plots_dir)
-        plot_pcc(name, ts, metrics, plots / f"{name}_pcc_attack.png")
-        targets.plot_periods(metrics, plots / f"{name}_periods.png")
+        rm_plots.plot_pcc(name, ts, metrics, plots / f"{name}_pcc_attack.png")
+        rm_plots.plot_periods(metrics, plots / f"{name}_periods.png")
         if "windows" in metrics:
             end = metrics["attack_end_s"] if metrics["attack_end_s"] is not None else float(
                 ts["time"].max())
             rs = scores_at(ts, name, end)
             attacked = set(metrics["attacked_buses"])
             if len(response) and len(rs):
-                plot_response_vs_score(response, rs, attacked,
-                                       plots / f"{name}_response_vs_score.png")
-            trusted = {b for b, v in rs.items() if v >= 0.9}
-            responding = {b for b, v in response.items() if v > 1.0 and b not in attacked}
+                rm_plots.plot_response_vs_score(response, rs, attacked,
+                                                plots / f"{name}_response_vs_score.png")
+            responding = {b for b, v in response.items()
+                          if v > rm_plots.RESPONDING_KW and b not in attacked}
             if config.feeder:
-                plot_feeder_map(config.feeder, attacked, trusted, responding,
-                                plots / f"{name}_feeder_map.png")
+                rm_plots.plot_feeder_map(config.feeder, attacked, rs, responding,
+                                         plots / f"{name}_feeder_map.png")
         (plots.parent / f"{name}_attack_report.md").write_text(markdown(name, metrics))
     rs = ts[ts["signal"] == f"{name}.scores.resilience"]
     if len(rs):

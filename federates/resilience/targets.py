@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from federates.common.series import scalar, summed, wide
+
 REFERENCES = {"pre_attack": "pre-attack window mean (frozen)",
               "no_attack": "no-attack run at the same times"}
 
@@ -77,24 +79,6 @@ class TargetConfig(BaseModel):
 
 
 # ---------------------------------------------------------------------- series helpers
-def scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
-
-
-def by_type(ts: pd.DataFrame, signal: str, ids: tuple[str, ...]) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & ts["id"].isin(ids)]
-    return sel.groupby("time")["value"].sum().sort_index()
-
-
-def per_smo(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """time x SMO table of a recorded per-SMO signal (empty if not recorded)."""
-    sel = ts[ts["signal"] == signal]
-    if sel.empty:
-        return pd.DataFrame()
-    return sel.pivot_table(index="time", columns="id", values="value", aggfunc="last")
-
-
 def market_periods(ts: pd.DataFrame, market: str, start: float, end: float
                    ) -> list[tuple[float, float]]:
     """Market periods [lo, hi) from the two before `start` up to `end`."""
@@ -126,12 +110,12 @@ def period_table(ts: pd.DataFrame, sig: dict[str, str], start: float, end: float
     if not market:
         return []
     p = scalar(ts, sig["pcc"])
-    gen = -by_type(ts, f"{pop}.load_kw", ("pv", "battery")) if pop else pd.Series(dtype=float)
-    flex = by_type(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev")) if pop else \
+    gen = -summed(ts, f"{pop}.load_kw", ("pv", "battery")) if pop else pd.Series(dtype=float)
+    flex = summed(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev")) if pop else \
         pd.Series(dtype=float)
-    prim_p, prim_p0 = per_smo(ts, f"{market}.primary.p_kw"), per_smo(ts, f"{market}.primary.p0_kw")
-    sec_p = per_smo(ts, f"{market}.secondary.p_kw")
-    sec_n = per_smo(ts, f"{market}.secondary.agents")
+    prim_p, prim_p0 = wide(ts, f"{market}.primary.p_kw"), wide(ts, f"{market}.primary.p0_kw")
+    sec_p = wide(ts, f"{market}.secondary.p_kw")
+    sec_n = wide(ts, f"{market}.secondary.agents")
     rows: list[dict[str, Any]] = []
     hit = sorted(attacked or ())
     for lo, hi in market_periods(ts, market, start, end):
@@ -237,11 +221,11 @@ def attack_step(ts: pd.DataFrame, sig: dict[str, str], start: float,
     p = scalar(ts, sig["pcc"])
     if p.empty or not pop:
         return {}
-    gen = -by_type(ts, f"{pop}.load_kw", ("pv", "battery"))
+    gen = -summed(ts, f"{pop}.load_kw", ("pv", "battery"))
     before = p.index[p.index < start - 1e-9]
     if no_attack_ts is not None:
         p_ref = scalar(no_attack_ts, sig["pcc"])
-        g_ref = -by_type(no_attack_ts, f"{pop}.load_kw", ("pv", "battery"))
+        g_ref = -summed(no_attack_ts, f"{pop}.load_kw", ("pv", "battery"))
         t_ref = start
     elif len(before):
         p_ref, g_ref, t_ref = p, gen, float(before[-1])
@@ -381,8 +365,8 @@ def assess(metrics: dict[str, Any], ts: pd.DataFrame, sig: dict[str, str],
     first = next((r for r in rows if after is not None and r["from_s"] >= after - 1e-9), None)
     pop = sig.get("population", "")
     if first is not None and pop:
-        gen = -by_type(ts, f"{pop}.load_kw", ("pv", "battery"))
-        flex = by_type(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev"))
+        gen = -summed(ts, f"{pop}.load_kw", ("pv", "battery"))
+        flex = summed(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev"))
         g0, f0 = _at(gen, start), _at(flex, start)
         if g0 is not None and f0 is not None and first["local_generation_kw"] is not None:
             out["first_mitigated_period"] = {
@@ -485,50 +469,3 @@ def markdown(metrics: dict[str, Any]) -> str:
                       f"against the attack step; {_fmt(order['primary_period_change_kw'], True)}"
                       " kW in the period after it."]
     return "\n".join(lines) + "\n"
-
-
-def plot_periods(metrics: dict[str, Any], path: Any) -> Any:
-    """Per market period: import against both references (top); the market's re-dispatch and
-    the devices' response against the last pre-attack period (bottom). None without data."""
-    periods = metrics.get("periods") or []
-    refs = metrics.get("references") or {}
-    if not periods or "pre_attack" not in refs:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = np.array([r["from_s"] for r in periods]) / 3600
-    col = {k: np.array([np.nan if r.get(k) is None else r[k] for r in periods], dtype=float)
-           for k in ("import_kw", "no_attack_kw", "local_generation_kw", "flexible_load_kw")}
-    before = [i for i, r in enumerate(periods) if r["to_s"] <= metrics["attack_start_s"] + 1e-9]
-    base = before[-1] if before else 0
-    changes = {c["from_s"]: c for c in metrics.get("redispatch") or []}
-    fig, (top, bot) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    top.step(t, col["import_kw"], where="post", label="import (period mean)")
-    if not np.all(np.isnan(col["no_attack_kw"])):
-        top.step(t, col["no_attack_kw"], where="post", ls="--", label=REFERENCES["no_attack"])
-    pre = metrics["windows"]["pre_attack"]["pcc_import_kw"]
-    if pre is not None:
-        top.axhline(pre, color="grey", ls=":", label=REFERENCES["pre_attack"])
-    top.set_ylabel("PCC import [kW]")
-    top.legend(fontsize=8)
-    for key, label in (("local_generation_kw", "local generation change"),
-                       ("flexible_load_kw", "flexible load curtailed (> 0)")):
-        sign = 1.0 if key == "local_generation_kw" else -1.0
-        bot.step(t, sign * (col[key] - col[key][base]), where="post", label=label)
-    for key, label in (("primary_change_trusted_kw", "primary re-dispatch, trusted SMOs"),
-                       ("secondary_shortfall_kw", "secondary shortfall")):
-        y = np.array([changes.get(r["from_s"], {}).get(key, np.nan) for r in periods])
-        bot.step(t, y, where="post", label=label)
-    bot.set_xlabel("time [h]")
-    bot.set_ylabel("vs last pre-attack period [kW]")
-    bot.legend(fontsize=8)
-    for ax in (top, bot):
-        ax.axvline(metrics["attack_start_s"] / 3600, color="red", ls="--", lw=1)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
