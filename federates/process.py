@@ -27,7 +27,8 @@ STOP_GRACE_S = 2.0  # a stopped process ends itself this long after the signal
 EXIT_STOPPED = 130
 
 _callbacks: list[Callable[[int], None]] = []
-_stopping = threading.Event()
+_stopping = threading.Event()  # set by the watcher thread
+_raised = threading.Event()  # set once the main thread got its KeyboardInterrupt
 
 
 class StopRequested(KeyboardInterrupt):
@@ -66,8 +67,9 @@ def stopping() -> bool:
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
-    if _stopping.is_set() and signum != signal.SIGINT:
+    if _raised.is_set() and signum != signal.SIGINT:
         return  # one KeyboardInterrupt is enough; let the cleanup it started finish
+    _raised.set()
     raise StopRequested(signum)
 
 
