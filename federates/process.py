@@ -29,6 +29,7 @@ EXIT_STOPPED = 130
 _callbacks: list[Callable[[int], None]] = []
 _stopping = threading.Event()  # set by the watcher thread
 _raised = threading.Event()  # set once the main thread got its KeyboardInterrupt
+_received = [int(signal.SIGTERM)]  # the stop signal the watcher thread saw
 
 
 class StopRequested(KeyboardInterrupt):
@@ -55,10 +56,13 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 
 
 def on_stop_signal(callback: Callable[[int], None]) -> None:
-    """Run `callback(signum)` on the watcher thread as soon as a stop signal arrives."""
+    """Run `callback(signum)` on the watcher thread as soon as a stop signal arrives.
+
+    If one already arrived, raise StopRequested here instead: the caller's main thread
+    missed its KeyboardInterrupt (one raised inside an import's cleanup is swallowed)."""
     _callbacks.append(callback)
     if _stopping.is_set():
-        _run(callback, 0)
+        raise StopRequested(_received[0])
 
 
 def stopping() -> bool:
@@ -100,6 +104,7 @@ def _watch(read_fd: int, grace_s: float) -> None:
         stops = [b for b in data if b in {int(s) for s in STOP_SIGNALS}]
         if stops:
             break
+    _received[0] = stops[0]
     _stopping.set()
     for callback in list(_callbacks):
         _run(callback, stops[0])
