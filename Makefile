@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 LOCK_VENV := .venv-lock
 
-.PHONY: demo test lint bench clean lock
+.PHONY: demo test lint bench mutation clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/run_all.py
+
+# mutation score of the core pure models (not in CI's budget: tens of minutes)
+mutation: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/mutation.py
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) results build *.egg-info

@@ -119,7 +119,7 @@ def coordinate_commands(t: FeederTables) -> list[str]:
 
 def tap_commands(t: FeederTables, taps: Mapping[str, int] | None, lock: bool) -> list[str]:
     """Set regulator taps (integer steps from neutral) and optionally disable RegControls."""
-    step = float(t.meta.get("tap_step", 0.00625))
+    step = t.tap_step
     known = {n.lower(): n for n in t.regulators["transformer"]}
     out = []
     for name, tap in (taps or {}).items():

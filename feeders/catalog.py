@@ -41,7 +41,7 @@ class Feeder:
         self.pcc_sign: float = float(meta.get("pcc_sign", 1.0))
         """PCC import (kW) = ``pcc_sign * sum(real(terminal-1 powers of pcc_element))``."""
         self.base_kv_ll: float = float(meta["base_kv_ll"])
-        self.tap_step: float = float(meta.get("tap_step", 0.00625))
+        self.tap_step: float = tables.tap_step
 
     def __repr__(self) -> str:
         return f"Feeder({self.name!r}, {len(self.tables.buses)} buses, {self.kind})"

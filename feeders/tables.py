@@ -75,6 +75,11 @@ class FeederTables:
     capacitors: pd.DataFrame
     loads: pd.DataFrame
 
+    @property
+    def tap_step(self) -> float:
+        """Regulator tap step of this feeder [pu per step] (``feeder.json`` ``tap_step``)."""
+        return float(self.meta["tap_step"])
+
 
 def _data_root() -> Traversable:
     return resources.files("feeders") / "data"

@@ -79,7 +79,7 @@ def _line_branches(t: FeederTables) -> list[_Branch]:
 
 
 def _transformer_branches(t: FeederTables) -> list[_Branch]:
-    step = float(t.meta.get("tap_step", 0.00625))
+    step = t.tap_step
     reg_tap = {r.transformer.lower(): 1.0 + step * r.published_tap
                for r in t.regulators.itertuples(index=False)}
     groups: dict[tuple[str, str], list] = {}
@@ -154,6 +154,9 @@ def build_network(t: FeederTables) -> Network:
     kv = t.buses.set_index("bus")["base_kv_ll"]
     p_abc, q_abc = _per_phase_loads(t, index)
     z1 = np.array([_z1(br.z) for br in chosen], dtype=complex)
+    shunt = np.zeros(len(order))
+    for bus, kvar in zip(t.capacitors["bus"].astype(str), t.capacitors["kvar"], strict=True):
+        shunt[index[bus]] += float(kvar)
     net = Network(
         buses=order,
         bus_index=index,
@@ -178,6 +181,8 @@ def build_network(t: FeederTables) -> Network:
         load_p_kw_abc=p_abc,
         load_q_kvar_abc=q_abc,
         length_km=np.array([br.length_km for br in chosen], dtype=float),
+        shunt_q_kvar=shunt,
+        tap_step=t.tap_step,
     )
     _freeze(net)
     return net

@@ -23,17 +23,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from federates.process import RUNNER_PID, STOP_GRACE_S, STOP_SIGNALS, StopRequested
 from federates.runtime import CREATED, FAILED
 from runner.broker import READY
-from runner.compile import Plan
+
+if TYPE_CHECKING:  # annotations only: compile uses this module's free_port
+    from runner.compile import Plan
 
 POLL_S = 0.05
 FAIL_GRACE_S = 5.0  # after a failure, the others leave on their own (their HELICS error),
 # flushing what they hold: ~1 s, more on a loaded machine; only then are they signalled
 KILL_AFTER_S = STOP_GRACE_S + 1.0  # SIGTERM -> SIGKILL, only if a child ignored its stop
 BROKER_START_S = 20.0
+# (args after `python`, log file, environment) -> a started child with Popen's poll/wait/pid
+Spawn = Callable[[list[str], IO[bytes], dict[str, str]], Any]
 LOCK_WAIT_S = 60.0  # a run never waits longer than this for another run's port choice
 
 
@@ -153,8 +158,9 @@ def failure_record(log: Path) -> dict | None:
 class Federation:
     """The child processes of one run."""
 
-    def __init__(self, plan: Plan, run_dir: Path):
+    def __init__(self, plan: Plan, run_dir: Path, spawn: Spawn | None = None):
         self.plan = plan
+        self.spawn = spawn  # None: `python ARGS` as a new process (see runner/sweep/fork.py)
         self.run_dir = run_dir
         self.logs = run_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -172,7 +178,7 @@ class Federation:
         # child inherits this mask and unblocks the signals first thing (process.py).
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            proc = subprocess.Popen(
+            proc = self.spawn(args, log, env) if self.spawn is not None else subprocess.Popen(
                 [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, env=env,
             )
@@ -347,12 +353,14 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
                    on_tick: Callable[[], None] | None = None,
                    on_broker_ready: Callable[[], None] | None = None,
-                   on_started: Callable[[], None] | None = None) -> Outcome:
+                   on_started: Callable[[], None] | None = None,
+                   spawn: Spawn | None = None) -> Outcome:
     """Start broker and federates of a compiled plan and watch them to the end.
 
-    `on_started` is called once every federate's core exists (its ports are bound).
+    `on_started` is called once every federate's core exists (its ports are bound);
+    `spawn` starts a child instead of `subprocess.Popen` (a sweep forks warm children).
     """
-    federation = Federation(plan, run_dir)
+    federation = Federation(plan, run_dir, spawn)
     start = time.monotonic()
     try:
         federation.start_broker()

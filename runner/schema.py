@@ -67,11 +67,14 @@ class FederateSpec(BaseModel):
     """One federate of the scenario; `config` is validated by the kind's own config model."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: str
+    kind: str = Field(description="Federate kind: a shipped one (grid, player, recorder, iot, "
+                      "market, resilience, attacker), one an installed package declares, or "
+                      "'module:WrapperClass'.")
     period: Duration | None = Field(None, ge=MIN_PERIOD_S,
                                     description="Step [s] (default: scenario period).")
     phase: int | None = Field(None, ge=0, le=9, description="Order within a step.")
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, description="The kind's own "
+                                   "settings (see its section below).")
 
     @field_validator("kind")
     @classmethod
@@ -114,7 +117,8 @@ class BrokerSpec(BaseModel):
                              f"expected at most {PORT_MAX - 1}")
         return self
 
-    log_level: Literal["error", "warning", "summary", "connections", "debug"] = "warning"
+    log_level: Literal["error", "warning", "summary", "connections", "debug"] = Field(
+        "warning", description="HELICS log level of the broker and every federate.")
     time_coordination: Literal["distributed", "global"] = Field(
         "distributed", description="distributed: the federates negotiate their time grants "
         "among themselves, so a federate waits only for those it hears from and each step's "
@@ -127,16 +131,21 @@ class Scenario(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=100,
                       description="Run name; starts with a letter or digit (no hidden or "
                       "escaping folder names such as '.x' or '..').")
-    description: str = ""
-    seed: int = Field(0, ge=0)
-    feeder: str
-    duration: Duration = Field(gt=0)
-    period: Duration = Field(60.0, ge=MIN_PERIOD_S)
+    description: str = Field("", description="One line shown by `gridfed scenarios list`.")
+    seed: int = Field(0, ge=0, description="Seed of every random draw of the run (each "
+                      "federate derives its own from it).")
+    feeder: str = Field(description="Feeder name (`gridfed feeders list`).")
+    duration: Duration = Field(gt=0, description="Simulated time [s].")
+    period: Duration = Field(60.0, ge=MIN_PERIOD_S, description="Default step of every "
+                             "federate [s].")
     timeout: Duration = Field(900.0, gt=0, description="Wall-clock limit of the run [s].")
-    broker: BrokerSpec = Field(default_factory=BrokerSpec)
+    broker: BrokerSpec = Field(default_factory=BrokerSpec, description="The run's own "
+                               "HELICS broker.")
     external: list[Annotated[str, Field(pattern=NAME)]] = Field(
         default_factory=list, description="Federates started by the user that the broker awaits.")
-    federates: dict[Annotated[str, Field(pattern=NAME)], FederateSpec] = Field(min_length=1)
+    federates: dict[Annotated[str, Field(pattern=NAME)], FederateSpec] = Field(
+        min_length=1, description="The federates of the run, by name (lower case, digits, "
+        "underscores).")
 
     @field_validator("feeder")
     @classmethod
@@ -184,7 +193,7 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
 def _resolve_path(data: dict[str, Any], key: str) -> list[str]:
     """Map a --set key to a path in the scenario dict.
 
-    'duration' -> ['duration']; 'grid.period' -> ['federates', 'grid', 'period'];
+    'duration' -> ['duration']; 'pv.period' -> ['federates', 'pv', 'period'];
     'houses.weather' -> ['federates', 'houses', 'config', 'weather'].
     """
     parts = key.split(".")
@@ -210,16 +219,35 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ScenarioError(f"--set {item!r}: expected KEY=VALUE")
         path = _resolve_path(data, key.strip())
         node = data
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+        for part, after in zip(path[:-1], path[1:], strict=True):
+            node = _child(node, part, key)
+            if not isinstance(node, dict | list) or (isinstance(node, list)
+                                                      and not after.isdigit()):
                 raise ScenarioError(f"--set {key}: {part!r} is not a mapping")
         try:
-            node[path[-1]] = yaml.safe_load(raw)
+            value = yaml.safe_load(raw)
         except yaml.YAMLError as exc:
             raise ScenarioError(f"--set {key}: value {raw!r} is not valid YAML "
                                 f"({_yaml_problem(exc)})") from None
+        if isinstance(node, list):
+            _check_index(node, path[-1], key)
+            node[int(path[-1])] = value
+        else:
+            node[path[-1]] = value
     return data
+
+
+def _child(node: dict | list, part: str, key: str) -> Any:
+    """One step down a --set path: a mapping key (created if absent) or a list index."""
+    if isinstance(node, list):
+        _check_index(node, part, key)
+        return node[int(part)]
+    return node.setdefault(part, {})
+
+
+def _check_index(node: list, part: str, key: str) -> None:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ScenarioError(f"--set {key}: {part!r} is not an index of a list of {len(node)}")
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -52,11 +52,9 @@ class RunRequest:
 
 
 def execute(request: RunRequest, console: Console) -> int:
-    """Run a scenario end to end; returns the process exit code (0 only on a complete run)."""
-    if request.counterfactual:
-        from runner.counterfactual import execute_counterfactual
-
-        return execute_counterfactual(request, console)
+    """Run a scenario end to end; returns the process exit code (0 only on a complete run).
+    `--counterfactual` runs go through `runner.counterfactual.execute_counterfactual`,
+    which calls this for each run."""
     check_request(request)
     path = find_scenario(request.scenario)
     overrides = list(request.overrides)

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from federates.grid.model import IslandSetup
 from federates.market.config import GridFormingConfig, MarketConfig, PrimaryConfig
 from federates.market.operator import MarketOperator
-from federates.market.primary import AgentBids, PrimaryMarket
+from federates.market.primary import AgentBids, Background, PrimaryMarket
 from federates.market.report import grid_forming_metrics, island_markdown
 from federates.market.validation import compare, opendss_solve
+from feeders.opendss import IslandSetup
 from tests.test_grid_model import load_powers_kw
 from tests.test_market_operator import bids_for, grid_state
 from tests.test_market_primary import fd_price, setup, toy
@@ -43,9 +43,9 @@ def test_island_imports_nothing_and_the_unit_covers_loads_plus_losses():
     res = mk.clear(toy_bids())
     assert res.status == "optimal" and res.exact
     assert abs(res.pcc_p_kw) < 1e-6 and abs(res.pcc_q_kvar) < 1e-6
-    served = net.load_p.sum() * net.s_base_kva + res.p_kw.sum() + res.losses_kw
+    served = net.load_p_pu.sum() * net.s_base_kva + res.p_kw.sum() + res.losses_kw
     assert res.grid_forming_p_kw == pytest.approx(served, rel=1e-6)
-    served_q = net.load_q.sum() * net.s_base_kva + res.q_kvar.sum()
+    served_q = net.load_q_pu.sum() * net.s_base_kva + res.q_kvar.sum()
     assert res.grid_forming_q_kvar > served_q  # plus the reactive losses
     assert res.v_pu[1] == pytest.approx(1.02, abs=1e-6)  # the unit holds its bus voltage
     assert res.costs["import"] == pytest.approx(0.0, abs=1e-9)
@@ -57,8 +57,8 @@ def test_island_prices_satisfy_kkt_and_equal_marginal_costs():
     net = toy()
     mk = PrimaryMarket(net, ["3", "5"], island_cfg())
     bids = toy_bids()
-    fp, fq = net.load_p * net.s_base_kva, net.load_q * net.s_base_kva
-    res = mk.clear(bids, fp, fq)
+    fp, fq = net.load_p_pu * net.s_base_kva, net.load_q_pu * net.s_base_kva
+    res = mk.clear(bids, Background(fp, fq))
     # the unit is dispatched below capacity: its bus price is its marginal cost
     mc = COST + ALPHA * res.grid_forming_p_kw
     assert res.dlmp[1] == pytest.approx(mc, abs=1e-7)
@@ -83,12 +83,12 @@ def test_island_prices_satisfy_kkt_and_equal_marginal_costs():
 
 def test_capacity_limit_prices_scarcity_and_curtails_load():
     net = toy()
-    fp, fq = net.load_p * net.s_base_kva, net.load_q * net.s_base_kva
-    free = PrimaryMarket(net, ["3", "5"], island_cfg()).clear(toy_bids(), fp, fq)
+    fp, fq = net.load_p_pu * net.s_base_kva, net.load_q_pu * net.s_base_kva
+    free = PrimaryMarket(net, ["3", "5"], island_cfg()).clear(toy_bids(), Background(fp, fq))
     cap = free.grid_forming_p_kw - 4.0
     mk = PrimaryMarket(net, ["3", "5"], island_cfg(p_max_kw=cap, overload_price=0.0))
     bids = toy_bids()
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert res.status == "optimal"
     assert res.grid_forming_p_kw == pytest.approx(cap, abs=1e-4)
     assert res.dlmp[1] > COST + ALPHA * cap + 1e-3  # scarcity: the capacity dual
@@ -101,9 +101,9 @@ def test_capacity_limit_prices_scarcity_and_curtails_load():
     short = AgentBids.flexible(np.array([100.0, 80.0]), down=1.0)
     tiny = free.grid_forming_p_kw - 100.0
     hard = PrimaryMarket(net, ["3", "5"], island_cfg(p_max_kw=tiny, overload_price=0.0))
-    assert hard.clear(short, fp, fq).status.startswith("infeasible")
+    assert hard.clear(short, Background(fp, fq)).status.startswith("infeasible")
     soft = PrimaryMarket(net, ["3", "5"], island_cfg(p_max_kw=tiny, overload_price=5.0))
-    res = soft.clear(short, fp, fq)
+    res = soft.clear(short, Background(fp, fq))
     assert res.status == "optimal"
     over = res.extra["grid_forming_overload_kw"]
     assert over == pytest.approx(res.grid_forming_p_kw - tiny) and over > 90.0
@@ -116,8 +116,8 @@ def test_pcc_import_range_binds_and_prices_the_bound():
     cap = free.pcc_p_kw - 20.0
     mk = PrimaryMarket(net, ["3", "5"], PrimaryConfig(pcc_p_max_kw=cap))
     bids = toy_bids()
-    fp, fq = net.load_p * net.s_base_kva, net.load_q * net.s_base_kva
-    res = mk.clear(bids, fp, fq)
+    fp, fq = net.load_p_pu * net.s_base_kva, net.load_q_pu * net.s_base_kva
+    res = mk.clear(bids, Background(fp, fq))
     assert res.pcc_p_kw == pytest.approx(cap, abs=1e-4)
     assert res.dlmp[0] > 0.1 + 1e-3  # import price plus the bound's dual
     np.testing.assert_allclose(res.components["energy"], res.dlmp[0], atol=1e-9)
@@ -127,7 +127,7 @@ def test_pcc_import_range_binds_and_prices_the_bound():
     # a grid-connected grid-forming unit is a dispatchable generator cheaper than import
     gen = PrimaryMarket(net, ["3", "5"], PrimaryConfig(grid_forming={
         "bus": "4", "p_max_kw": 50.0, "cost": 0.05}))
-    res = gen.clear(bids, fp, fq)
+    res = gen.clear(bids, Background(fp, fq))
     assert res.grid_forming_p_kw == pytest.approx(50.0, abs=1e-4)
     assert res.pcc_p_kw == pytest.approx(free.pcc_p_kw - 50.0, abs=3.0)
 
@@ -165,7 +165,7 @@ def test_island_clearing_agrees_with_opendss_ieee123():
     cfg = PrimaryConfig(islanded=True, grid_forming={
         "bus": "150r", "v_pu": 1.03, "p_max_kw": 4000, "cost": 0.08, "alpha": 2e-5})
     f, net, mk, bids, fp, fq, idx = setup("ieee123", cfg)
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert res.status == "optimal" and res.exact
     assert (bids.p0 - res.p_kw).sum() > 500.0  # the market moved setpoints
     bp = {b: fp[i] for i, b in enumerate(net.buses)}
@@ -194,7 +194,7 @@ def test_lindistflow_island_agrees_with_socp():
         cfg = PrimaryConfig(model=model, v_min_pu=0.9, islanded=True, grid_forming={
             "bus": "1", "p_max_kw": 6000, "cost": 0.08})
         _, _, mk, bids, fp, fq, _ = setup("case33bw", cfg)
-        out[model] = mk.clear(bids, fp, fq)
+        out[model] = mk.clear(bids, Background(fp, fq))
     a, b = out["socp"], out["lindistflow"]
     assert a.status == b.status == "optimal"
     assert abs(b.pcc_p_kw) < 1e-6

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import feeders
 from federates.market.config import PrimaryConfig
-from federates.market.network_model import MarketNetwork, from_feeder
-from federates.market.primary import AgentBids, PrimaryMarket
+from federates.market.primary import AgentBids, Background, PrimaryMarket
 from federates.market.validation import compare, opendss_solve
+from feeders.network import Network
 
 
-def toy() -> MarketNetwork:
+def toy() -> Network:
     """6 buses: s-1-2-3 and 1-4-5, loads in pu of 1 MVA."""
-    return MarketNetwork(
+    return Network.from_pu(
         buses=["s", "1", "2", "3", "4", "5"], parent=np.array([0, 1, 2, 1, 4]),
         r=[0.01, 0.02, 0.03, 0.02, 0.02], x=[0.02, 0.03, 0.03, 0.02, 0.03],
         i_max=np.full(5, np.inf), tap=np.ones(5), load_p=[0, 0.1, 0.08, 0.1, 0.08, 0.1],
@@ -24,12 +26,12 @@ def toy() -> MarketNetwork:
 def setup(name: str, cfg: PrimaryConfig, scale: float = 1.1):
     """Market agents at every load bus, bidding 30 % down / 10 % up and 10 % generation."""
     f = feeders.load(name)
-    net = from_feeder(f)
+    net = f.network
     S = net.s_base_kva
-    buses = [b for i, b in enumerate(net.buses) if net.load_p[i] > 0]
+    buses = [b for i, b in enumerate(net.buses) if net.load_p_pu[i] > 0]
     idx = np.array([net.bus_index[b] for b in buses])
-    p0, q0 = net.load_p[idx] * S * scale, net.load_q[idx] * S
-    fixed_p, fixed_q = net.load_p * S, net.load_q * S
+    p0, q0 = net.load_p_pu[idx] * S * scale, net.load_q_pu[idx] * S
+    fixed_p, fixed_q = net.load_p_pu * S, net.load_q_pu * S
     fixed_p[idx] = 0.0
     fixed_q[idx] = 0.0
     bids = AgentBids.flexible(p0, down=0.3 * p0, up=0.1 * p0, gen_max=0.1 * p0, q0=q0)
@@ -41,7 +43,9 @@ def fd_price(mk: PrimaryMarket, bids, fp, fq, j: int, h: float = 1.0) -> float:
     up, dn = fp.copy(), fp.copy()
     up[j] += h
     dn[j] -= h
-    return (mk.clear(bids, up, fq).objective - mk.clear(bids, dn, fq).objective) / (2 * h)
+    hi = mk.clear(bids, Background(up, fq)).objective
+    lo = mk.clear(bids, Background(dn, fq)).objective
+    return (hi - lo) / (2 * h)
 
 
 def test_toy_kkt_prices_and_agent_optimality():
@@ -56,7 +60,7 @@ def test_toy_kkt_prices_and_agent_optimality():
     assert res.status == "optimal" and res.exact
     # the source bus price is the PCC energy price; losses make prices rise downstream
     assert res.dlmp[0] == pytest.approx(0.1, abs=1e-7)
-    assert np.all(res.dlmp[1:] > res.dlmp[net.parent])
+    assert np.all(res.dlmp[1:] > res.dlmp[net.from_bus])
     assert res.dlmp[3] > res.dlmp[1] > res.dlmp[0]
     # an agent with an interior solution curtails until its marginal disutility = its dLMP
     curtail = bids.p0 - res.p_load_kw
@@ -70,7 +74,7 @@ def test_toy_kkt_prices_and_agent_optimality():
     np.testing.assert_allclose(res.components["energy"], 0.1)
     # PCC balance: import = loads + losses
     assert res.pcc_p_kw == pytest.approx(
-        net.load_p.sum() * 1000 + res.p_kw.sum() + res.losses_kw, rel=1e-6)
+        net.load_p_pu.sum() * 1000 + res.p_kw.sum() + res.losses_kw, rel=1e-6)
 
 
 def test_generation_dispatch_follows_price():
@@ -101,7 +105,7 @@ def test_dlmp_equals_finite_difference_marginal_cost(model):
     # LinDistFlow: the loss estimate is iterated to convergence so its value is smooth
     cfg = PrimaryConfig(model=model, v_min_pu=0.9, loss_iterations=50, loss_tol=1e-9)
     _, net, mk, bids, fp, fq, idx = setup("case33bw", cfg)
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert res.status == "optimal"
     tol = 1e-4 if model == "socp" else 3e-3  # LinDistFlow: loss estimate held fixed
     for j in (1, 8, 17, 24, 32):
@@ -110,17 +114,18 @@ def test_dlmp_equals_finite_difference_marginal_cost(model):
 
 def test_voltage_and_congestion_components_when_limits_bind():
     f = feeders.load("case33bw")
-    net = from_feeder(f)
-    net.i_max[0] = 0.37  # first branch: 0.37 pu of current (S_base 10 MVA)
+    i_max = f.network.i_max_bal_pu.copy()
+    i_max[0] = 0.37  # first branch: 0.37 pu of current (S_base 10 MVA)
+    net = dataclasses.replace(f.network, i_max_bal_pu=i_max)
     cfg = PrimaryConfig(v_min_pu=0.937)
     S = net.s_base_kva
-    buses = [b for i, b in enumerate(net.buses) if net.load_p[i] > 0]
+    buses = [b for i, b in enumerate(net.buses) if net.load_p_pu[i] > 0]
     idx = np.array([net.bus_index[b] for b in buses])
-    p0, q0 = net.load_p[idx] * S, net.load_q[idx] * S
+    p0, q0 = net.load_p_pu[idx] * S, net.load_q_pu[idx] * S
     fp, fq = np.zeros(net.n), np.zeros(net.n)
     bids = AgentBids.flexible(p0, down=0.5 * p0, q0=q0)
     mk = PrimaryMarket(net, buses, cfg)
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert res.status == "optimal"
     assert res.v_pu.min() == pytest.approx(0.937, abs=1e-5)
     assert res.branch_i_pu[0] == pytest.approx(0.37, abs=1e-5)
@@ -136,7 +141,7 @@ def test_lindistflow_agrees_with_socp_on_case33bw():
     out = {}
     for model in ("socp", "lindistflow"):
         _, net, mk, bids, fp, fq, _ = setup("case33bw", PrimaryConfig(model=model, v_min_pu=0.9))
-        out[model] = mk.clear(bids, fp, fq)
+        out[model] = mk.clear(bids, Background(fp, fq))
     a, b = out["socp"], out["lindistflow"]
     assert b.pcc_p_kw == pytest.approx(a.pcc_p_kw, rel=2e-3)
     assert np.max(np.abs(a.v_pu - b.v_pu)) < 2e-3
@@ -145,9 +150,8 @@ def test_lindistflow_agrees_with_socp_on_case33bw():
 
 
 def test_relaxation_gap_flags_inexact_solutions():
-    net = toy()
     # a negative import price rewards consuming power, so fictitious losses pay off
-    net.i_max[:] = 1.0
+    net = dataclasses.replace(toy(), i_max_bal_pu=np.ones(5))
     mk = PrimaryMarket(net, ["3"], PrimaryConfig(import_price=-0.5, xi=0.0))
     res = mk.clear(AgentBids.fixed(np.array([100.0])))
     assert res.status == "optimal"
@@ -179,7 +183,7 @@ def _apply_in_opendss(f, net, res, fp, fq, idx):
 
 def test_cleared_setpoints_agree_with_opendss_case33bw():
     f, net, mk, bids, fp, fq, idx = setup("case33bw", PrimaryConfig(v_min_pu=0.9))
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert (bids.p0 - res.p_kw).sum() > 100.0  # the market moved setpoints
     err = _apply_in_opendss(f, net, res, fp, fq, idx)
     assert err["v_max_abs_err_pu"] < 1e-4
@@ -190,7 +194,7 @@ def test_cleared_setpoints_agree_with_opendss_case33bw():
 def test_cleared_setpoints_agree_with_opendss_ieee123():
     """Unbalanced feeder vs balanced equivalent: tolerances of the reduction (see network)."""
     f, net, mk, bids, fp, fq, idx = setup("ieee123", PrimaryConfig())
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert res.status == "optimal" and res.exact
     err = _apply_in_opendss(f, net, res, fp, fq, idx)
     assert err["v_mean_abs_err_pu"] < 0.005
@@ -202,15 +206,15 @@ def test_cleared_setpoints_agree_with_opendss_ieee123():
 def test_overvoltage_stays_exact_and_prices_match_finite_differences():
     """Reverse flow (PV export): v_max binds; the linear upper bound keeps the SOC exact."""
     f = feeders.load("case33bw")
-    net = from_feeder(f)
+    net = f.network
     S = net.s_base_kva
-    buses = [b for i, b in enumerate(net.buses) if net.load_p[i] > 0]
+    buses = [b for i, b in enumerate(net.buses) if net.load_p_pu[i] > 0]
     idx = np.array([net.bus_index[b] for b in buses])
-    p0 = -1.5 * net.load_p[idx] * S  # net export
+    p0 = -1.5 * net.load_p_pu[idx] * S  # net export
     bids = AgentBids.flexible(p0, down=0.0, up=0.8 * np.abs(p0), beta=0.002)
     fp, fq = np.zeros(net.n), np.zeros(net.n)
     mk = PrimaryMarket(net, buses, PrimaryConfig(v_max_pu=1.03, import_price=0.05))
-    res = mk.clear(bids, fp, fq)
+    res = mk.clear(bids, Background(fp, fq))
     assert res.status == "optimal" and res.exact
     assert res.v_pu.max() <= 1.03 + 1e-6
     assert res.components["voltage"].min() < -1e-2  # consuming relieves the over-voltage
@@ -221,4 +225,4 @@ def test_overvoltage_stays_exact_and_prices_match_finite_differences():
     # without the linear bound the relaxation buys voltage with fictitious losses
     plain = PrimaryMarket(net, buses, PrimaryConfig(v_max_pu=1.03, import_price=0.05,
                                                     linear_upper_voltage=False))
-    assert not plain.clear(bids, fp, fq).exact
+    assert not plain.clear(bids, Background(fp, fq)).exact

@@ -6,11 +6,12 @@ from typing import Any
 
 import feeders
 from federates.checks import check_bus, check_feeder
+from federates.common.profiles import check_profile, profile_values
 from federates.grid.config import GridConfig
-from federates.grid.model import GridModel, GridSetup, IslandSetup
+from federates.grid.model import GridModel, GridSetup
 from federates.messages import InjectionSet
-from federates.player.profiles import check_profile, profile_values
 from federates.runtime import (
+    PHASES,
     FederateWrapper,
     Interfaces,
     Publication,
@@ -19,8 +20,9 @@ from federates.runtime import (
     StepIO,
     Subscription,
 )
+from feeders.opendss import IslandSetup
 
-INJECTING_KINDS = ("player", "iot")
+INJECTIONS_PORT = "injections"  # grid subscribes to every federate that publishes it
 
 
 def build_model(config: GridConfig) -> GridModel:
@@ -37,6 +39,7 @@ def build_model(config: GridConfig) -> GridModel:
         capacitor_control=config.controls.capacitors,
         baseline_enabled=config.baseline.shape != "none",
         tolerance=config.tolerance,
+        tap_step=feeder.tap_step,
         island=IslandSetup(config.island.former_bus, config.island.v_pu)
         if config.island.enabled else None,
     ))
@@ -47,6 +50,7 @@ class GridFederate(FederateWrapper):
 
     kind = "grid"
     config_model = GridConfig
+    phase = PHASES["grid"]
 
     @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: GridConfig) -> Interfaces:
@@ -55,9 +59,15 @@ class GridFederate(FederateWrapper):
                 Publication(port="state", payload="GridState"),
                 Publication(port="pcc_power", type="vector", units="kW,kvar"),
             ],
-            subscriptions=[Subscription(key=f"{src}/injections")
+            subscriptions=[Subscription(key=f"{src}/{INJECTIONS_PORT}")
                            for src in config.injection_sources or []],
         )
+
+    @classmethod
+    def run_facts(cls, name: str, config: GridConfig) -> dict[str, Any]:
+        island = config.island
+        return {"island": {"enabled": island.enabled, "former_bus": island.former_bus,
+                           "v_pu": island.v_pu, "field": "island"}}
 
     @classmethod
     def autowire(cls, name: str, config: GridConfig, context: ScenarioContext) -> GridConfig:
@@ -65,8 +75,8 @@ class GridFederate(FederateWrapper):
         if not config.feeder:
             update["feeder"] = context.feeder
         if config.injection_sources is None:
-            update["injection_sources"] = [n for n, k in context.federates.items()
-                                           if k in INJECTING_KINDS]
+            update["injection_sources"] = [n for n, ports in context.outputs.items()
+                                           if INJECTIONS_PORT in ports]
         return config.model_copy(update=update)
 
     @classmethod

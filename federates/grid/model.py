@@ -25,23 +25,14 @@ import numpy as np
 import opendssdirect as dss
 
 from federates.messages import GridState, Injection
+from feeders.network import DEFAULT_TAP_STEP
+from feeders.opendss import SOURCE, IslandSetup, make_island, source_power
 
 ANSI_A = (0.95, 1.05)
 ANSI_B = (0.917, 1.058)
 INJECTION_PREFIX = "gridfed_inj_"
 
 InjectionKey = tuple[str, tuple[int, ...] | None]  # (bus, phases or None = all phases)
-
-
-@dataclass
-class IslandSetup:
-    """Substation open; a grid-forming unit at `former_bus` ('' = PCC's feeder side)."""
-
-    former_bus: str = ""
-    v_pu: float = 1.0
-
-
-SOURCE = "Vsource.source"
 
 
 @dataclass
@@ -59,46 +50,13 @@ class GridSetup:
     max_control_iterations: int = 30
     tolerance: float = 1e-8
     island: IslandSetup | None = None
+    tap_step: float = DEFAULT_TAP_STEP
+    """Regulator tap step of the feeder [pu per step] (the feeder catalog's ``tap_step``)."""
 
 
 def _check(result: str, command: str) -> None:
     if result and ("error" in result.lower() or "not found" in result.lower()):
         raise RuntimeError(f"OpenDSS rejected {command!r}: {result}")
-
-
-def make_island(pcc_element: str, island: IslandSetup) -> str:
-    """In the compiled circuit: open the PCC element's substation-side terminal, move the
-    source to the grid-forming bus and switch off a regulator control on an opened PCC
-    transformer; returns the grid-forming bus."""
-    dss.Circuit.SetActiveElement(pcc_element)
-    buses = dss.CktElement.BusNames()
-    bus = island.former_bus or buses[-1].split(".")[0]
-    if not dss.Circuit.SetActiveBus(bus) >= 0 or not dss.Bus.Nodes():
-        raise KeyError(f"island former bus {bus!r} is not in the feeder")
-    nodes = [n for n in dss.Bus.Nodes() if n in (1, 2, 3)]
-    kv = dss.Bus.kVBase() * (np.sqrt(3) if len(nodes) > 1 else 1.0)
-    commands = [] if pcc_element.lower() == SOURCE.lower() else [f"Open {pcc_element} 1"]
-    commands.append(f"Edit {SOURCE} bus1={bus}.{'.'.join(map(str, nodes))} "
-                    f"phases={len(nodes)} basekv={kv:.6f} pu={island.v_pu} angle=0")
-    for command in commands:
-        _check(dss.Text.Command(command) or "", command)
-    if pcc_element.lower().startswith("transformer."):
-        name = pcc_element.split(".", 1)[1].lower()
-        for reg in dss.RegControls.AllNames() or []:
-            dss.RegControls.Name(reg)
-            if dss.RegControls.Transformer().lower() == name:
-                dss.Text.Command(f"RegControl.{reg}.enabled=no")
-    dss.Solution.Solve()  # rebuilds the bus list: node names follow the new source
-    return bus
-
-
-def source_power() -> tuple[float, float]:
-    """(P kW, Q kvar) delivered by the circuit's source (the grid-forming unit when
-    islanded)."""
-    dss.Circuit.SetActiveElement(SOURCE)
-    powers = np.asarray(dss.CktElement.Powers())
-    first = powers[: len(powers) // dss.CktElement.NumTerminals()]
-    return -float(first[0::2].sum()), -float(first[1::2].sum())
 
 
 class GridModel:
@@ -160,10 +118,10 @@ class GridModel:
         return source_power()
 
     def set_tap(self, regulator: str, tap: int) -> None:
-        """Set a regulator (transformer) winding-2 tap position in 0.00625 pu steps."""
+        """Set a regulator (transformer) winding-2 tap position in the feeder's tap steps."""
         dss.Transformers.Name(regulator)
         dss.Transformers.Wdg(2)
-        dss.Transformers.Tap(1.0 + 0.00625 * tap)
+        dss.Transformers.Tap(1.0 + self.setup.tap_step * tap)
 
     def _read_base_loads(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         kw, kvar, buses = [], [], []
@@ -257,7 +215,10 @@ class GridModel:
         A load whose values are bit-for-bit those already written is skipped: rewriting it
         would leave the engine exactly as it is. The rest go through the DSS C-API setters
         that opendssdirect's `Loads.Idx/kW/kvar` call, minus their per-call Python wrapper;
-        errors are checked once at the end.
+        errors are checked once at the end. This is the one place gridfed reaches into
+        opendssdirect's internals (`Loads._lib`, pinned `<0.10`): with the skip above it
+        took the grid step from 0.9 to 0.5 ms (IEEE 123 with 85 injection buses), and
+        tests/test_grid_hotpath.py fails loudly if an upgrade moves it.
         """
         values = np.column_stack((self._inj_p, self._inj_q)) * (1.0 / self.load_mult)
         changed = (values.view(np.int64) != self._inj_written.view(np.int64)).any(axis=1)
@@ -298,7 +259,7 @@ class GridModel:
         for reg in self.setup.regulators:
             dss.Transformers.Name(reg)
             dss.Transformers.Wdg(2)
-            out[reg] = int(round((dss.Transformers.Tap() - 1.0) / 0.00625))
+            out[reg] = int(round((dss.Transformers.Tap() - 1.0) / self.setup.tap_step))
         return out
 
     def bus_load_kw(self) -> dict[str, float]:

@@ -24,8 +24,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from federates.market.config import MarketConfig, parse_seconds
-from federates.market.network_model import MarketNetwork, distflow, from_feeder
-from federates.market.primary import AgentBids, ClearingResult, PrimaryMarket
+from federates.market.primary import AgentBids, Background, ClearingResult, PrimaryMarket
 from federates.market.secondary import (
     CommitmentTracker,
     SecondaryBids,
@@ -44,8 +43,9 @@ from federates.messages import (
     Response,
     Setpoint,
 )
+from feeders.distflow import distflow
+from feeders.network import Network
 
-TAP_STEP = 0.00625
 SETPOINTS = TypeAdapter(list[Setpoint])  # validates one clearing's Setpoints in one call
 # bid columns that make up a secondary market row (SecondaryBids order: p0, p_min, p_max,
 # q0, q_min, q_max, beta)
@@ -67,17 +67,17 @@ class Outputs:
 class MarketOperator:
     """Hierarchical local electricity market of one feeder."""
 
-    def __init__(self, config: MarketConfig, network: MarketNetwork | None = None,
+    def __init__(self, config: MarketConfig, network: Network | None = None,
                  smos: list[str] | None = None):
         self.cfg = config
         if network is None:
             import feeders
 
-            network = from_feeder(feeders.load(config.feeder))
+            network = feeders.load(config.feeder).network
         self.net = network
         S = network.s_base_kva
         self.smos = list(smos or config.smos or [b for i, b in enumerate(network.buses)
-                                                 if network.load_p[i] > 0])
+                                                 if network.load_p_pu[i] > 0])
         missing = [s for s in self.smos if s not in network.bus_index]
         if missing:
             raise ValueError(f"SMOs not on feeder {config.feeder!r}: {missing[:5]}")
@@ -98,9 +98,9 @@ class MarketOperator:
                                             config.secondary.commitment_scale_kw)
         self.bus_p_measured: dict[str, float] = {}
         self._background_held: dict[str, float] = {}  # per SMO: last background it reported
-        nominal_p = network.load_p * S
-        self.pf_ratio = np.where(nominal_p > 0, network.load_q / np.where(
-            network.load_p > 0, network.load_p, 1.0), 0.0)
+        nominal_p = network.load_p_pu * S
+        self.pf_ratio = np.where(nominal_p > 0, network.load_q_pu / np.where(
+            network.load_p_pu > 0, network.load_p_pu, 1.0), 0.0)
         self.last: ClearingResult | None = None
         self.adjust: dict[str, float] = {}  # cleared P - bid P0 per SMO (primary)
         self.adjust_q: dict[str, float] = {}
@@ -119,15 +119,15 @@ class MarketOperator:
         self.bus_p_measured = dict(state.bus_p_kw)
         if state.tap_names:
             taps = {n.lower(): v for n, v in zip(state.tap_names, state.taps, strict=True)}
-            ratios = self.net.tap.copy()
+            ratios = self.primary.tap.copy()
             changed = False
             for k, elems in enumerate(self.net.branch_elements):
                 names = [e.split(".", 1)[-1].lower() for e in elems]
                 steps = [taps[n] for n in names if n in taps]
                 if steps:
-                    ratios[k] = 1.0 + TAP_STEP * float(np.mean(steps))
+                    ratios[k] = 1.0 + self.net.tap_step * float(np.mean(steps))
                     changed = True
-            if changed and not np.allclose(ratios, self.net.tap):
+            if changed and not np.allclose(ratios, self.primary.tap):
                 self.primary.set_taps(ratios)
         self.houses_now = {}
 
@@ -167,7 +167,7 @@ class MarketOperator:
         if mode == "none":
             return np.zeros(net.n), np.zeros(net.n)
         if mode == "nominal" or not self.bus_p_measured:
-            p = net.load_p * S * self.cfg.load_scale
+            p = net.load_p_pu * S * self.cfg.load_scale
             p[self.smo_bus] = 0.0
             return p, p * self.pf_ratio
         p = np.zeros(net.n)
@@ -250,14 +250,14 @@ class MarketOperator:
     def _clear_primary(self, t: float, out: Outputs) -> None:
         pc = self.cfg.primary
         xi = self.xi_abs if self.xi_abs is not None else self.cfg.primary.xi * self.xi_factor
-        self.primary.cfg.xi = xi
+        price = None
         if pc.import_price_by_hour:
             hour = int((t / 3600.0 + self.cfg.start_hour) % 24)
-            self.primary.cfg.import_price = pc.import_price_by_hour[hour]
-        self.primary.set_weights()
+            price = pc.import_price_by_hour[hour]
+        self.primary.set_weights(xi=xi, import_price=price)
         bids = self.agent_bids(t)
         bp, bq = self.background()
-        res = self.primary.clear(bids, bp, bq)
+        res = self.primary.clear(bids, Background(bp, bq))
         if not res.status.startswith("optimal"):
             self.failures += 1
             print(f"market: primary clearing at t={t} failed ({res.status}); "
@@ -267,11 +267,12 @@ class MarketOperator:
         self.adjust = {s: float(res.p_kw[i] - bids.p0[i]) for i, s in enumerate(self.smos)}
         self.adjust_q = {s: float(res.q_kvar[i] - bids.q0[i]) for i, s in enumerate(self.smos)}
         S = self.net.s_base_kva
-        base = distflow(self.net, (bp + self.primary._A @ bids.p0) / S,
-                        (bq + self.primary._A @ bids.q0) / S)
+        A = self.primary.agent_incidence
+        base = distflow(self.net, (bp + A @ bids.p0) / S, (bq + A @ bids.q0) / S,
+                        tap=self.primary.tap)
         base_cost = self.primary.supply_cost(base["P0"] * S)
         weights = bp[self.smo_bus] + bids.p0
-        w = np.abs(self.net.load_p * S) + 1e-9
+        w = np.abs(self.net.load_p_pu * S) + 1e-9
         w[self.smo_bus] += np.abs(weights)
         out.metrics = MarketMetrics(
             time=t, total_cost=res.costs["total"], welfare=base_cost - res.costs["total"],
@@ -362,7 +363,7 @@ class MarketOperator:
             gf_cfg = self.primary.cfg.grid_forming
             island = (self.primary.island and gf_cfg is not None
                       and self.primary.gf_bus is not None)
-            df = distflow(self.net, p / S, q / S)
+            df = distflow(self.net, p / S, q / S, tap=self.primary.tap)
             if island:
                 assert gf_cfg is not None and self.primary.gf_bus is not None
                 # the unit holds its voltage at its own bus: set the root's voltage so that
@@ -370,7 +371,8 @@ class MarketOperator:
                 v_root = self.net.v_source_pu
                 for _ in range(4):
                     v_root *= gf_cfg.v_pu / float(np.sqrt(df["v"][self.primary.gf_bus]))
-                    df = distflow(self.net, p / S, q / S, v_source_pu=v_root)
+                    df = distflow(self.net, p / S, q / S, v_source_pu=v_root,
+                                  tap=self.primary.tap)
             supply_p, supply_q = float(df["P0"] * S), float(df["Q0"] * S)
             gf_p = gf_q = None
             if self.primary.gf_bus is not None:

@@ -5,18 +5,17 @@ at a bus are scaled together, keeping their phase split; constant-power model, s
 comparison isolates the network model), solves with regulator taps locked and returns PCC
 power, losses and per-bus voltages (mean over the bus's phases). With `island` the
 substation is opened and the source moved to the grid-forming bus exactly as the grid
-federate does (`federates.grid.model.make_island`); the PCC import is then 0 and the
+federate does (`feeders.opendss.make_island`); the PCC import is then 0 and the
 source's output is the grid-forming unit's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from federates.grid.model import IslandSetup
+from feeders.opendss import IslandSetup
 
 MIN_LOAD_VPU = 0.7  # keep loads constant-power down to this voltage (OpenDSS default 0.95)
 
@@ -27,7 +26,7 @@ def opendss_solve(feeder: Any, bus_p_kw: dict[str, float], bus_q_kvar: dict[str,
     """Solve the feeder with the given total load per bus (buses not named keep nominal)."""
     import opendssdirect as dss
 
-    from federates.grid.model import make_island, source_power
+    from feeders.opendss import make_island, source_power
 
     if taps is None:
         taps = getattr(feeder, "published_taps", None) or None

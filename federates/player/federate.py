@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from federates.checks import check_bus
+from federates.common.profiles import check_profile
 from federates.messages import InjectionSet
 from federates.player.config import PlayerConfig
 from federates.player.model import PlayerModel
-from federates.player.profiles import check_profile
 from federates.runtime import (
     FederateWrapper,
     Interfaces,
@@ -21,6 +21,7 @@ class PlayerFederate(FederateWrapper):
     """Plays built-in or CSV profiles at buses; publishes `injections` (InjectionSet)."""
 
     kind = "player"
+    outputs = ("injections",)
     config_model = PlayerConfig
 
     @classmethod
