@@ -85,6 +85,15 @@ def stop_signals_raise() -> None:
         signal.signal(signum, _raise_interrupt)
 
 
+def terminate_as_interrupt() -> None:
+    """SIGTERM and SIGHUP raise StopRequested (a KeyboardInterrupt), without the watcher
+    thread of `handle_stop_signals`: for a process that must stay single-threaded because
+    it forks the run's children (a sweep's point process)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
+
+
 def handle_stop_signals(grace_s: float = STOP_GRACE_S) -> None:
     """Unblock the stop signals (a child inherits the runner's mask), turn them into
     KeyboardInterrupt, and start the watcher thread that acts on them within milliseconds."""

@@ -12,11 +12,13 @@ import pandas as pd
 
 from tests.conftest import gridfed
 from tests.federations.sweeps import (
+    SMALL,
     federation_metrics,
     new_tag,
     small_sweep,
     start_sweep,
     tagged,
+    write,
 )
 
 
@@ -28,10 +30,14 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 
 def test_sweep_table_failing_point_single_run_metrics_and_resume(tmp_path):
-    ramp = tmp_path / "ramp.csv"  # absent at first: that point's player fails
-    sweep = small_sweep(tmp_path, {"zip": {"pv.items.0.profile": ["flat", "pv_clear_sky",
-                                                                   str(ramp)],
+    # absent at first: that point's federate fails when it starts (a missing profile CSV
+    # would be refused when the sweep compiles its points, before any runs)
+    ramp = tmp_path / "ramp.csv"
+    sweep = small_sweep(tmp_path, {"zip": {"faulty.needs_file": ["", "", str(ramp)],
                                            "grid.baseline.scale": [0.5, 1.0, 1.5]}})
+    faulty = {"kind": "tests.fedtoys:Faulty", "phase": 4, "config": {"peer": "grid"}}
+    write(tmp_path / "small.yaml", {**SMALL, "federates": {**SMALL["federates"],
+                                                           "faulty": faulty}})
     out = tmp_path / "out"
     first = gridfed("sweep", str(sweep), "--out", str(out), "--jobs", "2", timeout=120)
     assert first.returncode == 1, first.stdout + first.stderr
@@ -40,7 +46,7 @@ def test_sweep_table_failing_point_single_run_metrics_and_resume(tmp_path):
     assert list(table["status"]) == ["ok", "ok", "failed"]
     assert list(table["grid.baseline.scale"]) == [0.5, 1.0, 1.5]
     failed = json.loads((out / "points" / "p002" / "point.json").read_text())
-    assert "pv exited" in failed["error"] and "ramp.csv" in failed["error"]
+    assert "faulty exited" in failed["error"] and "ramp.csv" in failed["error"]
     # every scalar of metrics.json is a dotted column
     ok = json.loads((out / "points" / "p001" / "point.json").read_text())
     assert table.loc[1, "metrics.grid.energy_imported_kwh"] == \
