@@ -67,6 +67,15 @@ def _metrics(run_dir: Path) -> dict:
     return feds
 
 
+def _cold_import() -> float:
+    """What each exec'd federate process pays before its federate starts: the imports."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import federates.__main__, federates.registry as r;"
+                    "[r.wrapper_class(k) for k in ('grid', 'player', 'recorder')]"],
+                   cwd=REPO, check=True)
+    return time.perf_counter() - start
+
+
 def _dask(sweep: Path, out: Path) -> float:
     """Wall time of the sweep through a loopback scheduler and two 1-thread workers."""
     from distributed import Client
@@ -100,6 +109,9 @@ def run() -> dict[str, float]:
         tmp_path = Path(tmp)
         results["single_run_end_to_end_s"] = _gridfed(
             "run", "baseline_ieee123", "--set", "duration=1h", "--out", str(tmp_path / "one"))
+        one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+        results["single_run_federation_s"] = one["wall_time_s"]
+        results["federate_process_imports_s"] = _cold_import()
         forty = _sweep_file(tmp_path, SCALES, 4)
         out = tmp_path / "forty"
         results["sweep40_jobs2_wall_s"] = _gridfed("sweep", str(forty), "--out", str(out),

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from federates.registry import wrapper_class
 from federates.runtime import (
+    FederateWrapper,
     Interfaces,
     Publication,
     RunFacts,
@@ -89,6 +90,18 @@ class Plan:
         return path
 
 
+def federate_config(scenario: Scenario, name: str) -> tuple[type[FederateWrapper], BaseModel]:
+    """A federate's wrapper class and its config validated by the kind's model (errors name
+    `federates.<name>.config.<field>`)."""
+    spec = scenario.federates[name]
+    cls = wrapper_class(spec.kind)
+    try:
+        return cls, cls.config_model.model_validate(spec.config)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(
+            scenario.name, exc, prefix=f"federates.{name}.config")) from None
+
+
 def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
                      broker_key: str, broker_name: str) -> Plan:
     context = ScenarioContext(
@@ -101,12 +114,7 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
     )
     compiled: list[CompiledFederate] = []
     for name, spec in scenario.federates.items():
-        cls = wrapper_class(spec.kind)
-        try:
-            config = cls.config_model.model_validate(spec.config)
-        except ValidationError as exc:
-            raise ScenarioError(format_validation_error(
-                scenario.name, exc, prefix=f"federates.{name}.config")) from None
+        cls, config = federate_config(scenario, name)
         try:
             config = cls.autowire(name, config, context)
         except (ValueError, KeyError) as exc:

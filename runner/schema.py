@@ -285,16 +285,16 @@ def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 
-def find_scenario(name_or_path: str) -> Path:
-    """A path, or the name of a shipped scenario (e.g. 'baseline_ieee123')."""
+def find_scenario(name_or_path: str, folder: Path = SCENARIO_DIR,
+                  what: str = "scenario (see 'gridfed scenarios list')") -> Path:
+    """A path, or the name of a shipped scenario (e.g. 'baseline_ieee123') in `folder`."""
     path = Path(name_or_path)
     if path.exists() or path.suffix in (".yaml", ".yml"):
         return path
-    shipped = SCENARIO_DIR / f"{name_or_path}.yaml"
+    shipped = folder / f"{name_or_path}.yaml"
     if shipped.exists():
         return shipped
-    raise ScenarioError(f"{name_or_path}: no such file, and no shipped scenario of that name "
-                        f"(see 'gridfed scenarios list')")
+    raise ScenarioError(f"{name_or_path}: no such file, and no shipped {what} of that name")
 
 
 def shipped_scenarios() -> list[tuple[str, str]]:

@@ -24,24 +24,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from federates.process import die_with_parent
-from federates.registry import wrapper_class
-from runner.schema import ScenarioError, format_validation_error
+from runner.compile import federate_config
 
 
 def declared_variants(scenario: Any) -> dict[str, list[str]]:
     """Variant name -> `--set` items, from every federate's kind
     (`FederateWrapper.counterfactual_variants`), merged by name in federate order."""
     variants: dict[str, list[str]] = {}
-    for name, spec in scenario.federates.items():
-        cls = wrapper_class(spec.kind)
-        try:
-            config = cls.config_model.model_validate(spec.config)
-        except ValidationError as exc:
-            raise ScenarioError(format_validation_error(
-                scenario.name, exc, prefix=f"federates.{name}.config")) from None
+    for name in scenario.federates:
+        cls, config = federate_config(scenario, name)
         for variant, overrides in cls.counterfactual_variants(name, config).items():
             variants.setdefault(variant, []).extend(
                 f"{key}={json.dumps(value)}" for key, value in overrides.items())

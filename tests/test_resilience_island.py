@@ -145,7 +145,7 @@ class _IO:
     def get_raw(self, key: str):
         return self.values.get(key)
 
-    def messages(self, port: str):
+    def receive_from(self, port: str, *models):
         return []
 
 

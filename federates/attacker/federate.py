@@ -122,10 +122,10 @@ class AttackerFederate(FederateWrapper):
 
     @classmethod
     def check(cls, name: str, config: AttackerConfig, context: ScenarioContext) -> None:
-        """Every attack starts and ends inside the run and targets buses it knows: those of
-        `feeder_data` (filled by autowire from the population or feeder, or given)."""
+        """Every attack starts and ends inside the run and targets buses of the feeder (or,
+        when the scenario gives the attacker its own `feeder_data.buses`, of those)."""
         run_s = context.duration_s
-        known = {b.lower() for b in config.feeder_data.buses}
+        declared = set(config.feeder_data.buses) if not config.use_population else set()
         for i, attack in enumerate(config.attacks):
             if not 0 <= attack.start < run_s:
                 raise ValueError(f"attacks[{i}].start: {attack.start:g} s is outside the run "
@@ -134,12 +134,11 @@ class AttackerFederate(FederateWrapper):
                 raise ValueError(f"attacks[{i}].end: {attack.end:g} s is after the end of the "
                                  f"run ({run_s:g} s)")
             for j, bus in enumerate(attack.targets.buses):
-                where = f"attacks[{i}].targets.buses[{j}]"
-                if not known:
-                    check_bus(where, bus, context.feeder)
-                elif bus.lower() not in known:
-                    raise ValueError(f"{where}: {bus!r} is not a bus of feeder_data "
-                                     f"({len(known)} buses, from the feeder or population)")
+                field = f"attacks[{i}].targets.buses[{j}]"
+                if declared and bus not in declared:
+                    raise ValueError(f"{field}: {bus!r} is not in feeder_data.buses")
+                if not declared:
+                    check_bus(field, bus, context.feeder)
 
     def on_start(self, io: StepIO) -> None:
         self.plan = build_plan(self.config)

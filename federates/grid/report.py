@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.plotting import figure, legend_outside, save
 from federates.common.series import scalar, wide
 from federates.grid.config import GridConfig
 
@@ -72,42 +73,38 @@ def node_distances(feeder: str) -> pd.Series:
 
 
 def grid_plots(name: str, feeder: str, ts: pd.DataFrame, plots_dir: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """PCC power, the voltage envelope over time and the voltage profile at peak import."""
     written = []
     p = scalar(ts, f"{name}.pcc_p_kw")
     q = scalar(ts, f"{name}.pcc_q_kvar")
-    hours = p.index / 3600.0
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.plot(hours, p.values, label="P import [kW]")
-    ax.plot(q.index / 3600.0, q.values, label="Q import [kvar]")
-    ax.set_xlabel("time [h]")
-    ax.set_ylabel("power at PCC")
+    fig, ax = figure(figsize=(10, 4))
+    ax.plot(p.index / 3600.0, p.values, label="P import [kW]")
+    if not q.empty:
+        ax.plot(q.index / 3600.0, q.values, label="Q import [kvar]")
+    ax.axhline(0.0, color="black", lw=0.6)
+    ax.set(xlabel="time [h]", ylabel="power at the PCC [kW], [kvar]",
+           title=f"Substation (PCC) power of {feeder}, {name} (> 0: import from the grid)")
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(plots_dir / "pcc_power.png", dpi=110)
-    plt.close(fig)
+    legend_outside(ax)
+    save(fig, plots_dir / "pcc_power.png")
     written.append("pcc_power.png")
 
     vmin = scalar(ts, f"{name}.v_min_pu")
     vmax = scalar(ts, f"{name}.v_max_pu")
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.fill_between(vmin.index / 3600.0, vmin.values, vmax.values, alpha=0.35, label="min-max")
-    ax.plot(vmin.index / 3600.0, vmin.values, lw=0.8)
-    ax.plot(vmax.index / 3600.0, vmax.values, lw=0.8)
-    for bound, style in ((0.95, "--"), (1.05, "--"), (0.917, ":"), (1.058, ":")):
-        ax.axhline(bound, color="red", ls=style, lw=0.8)
-    ax.set_xlabel("time [h]")
-    ax.set_ylabel("voltage [pu]")
-    ax.set_title("Voltage envelope (dashed: ANSI A, dotted: ANSI B)")
+    fig, ax = figure(figsize=(10, 4))
+    h = vmin.index / 3600.0
+    ax.fill_between(h, vmin.values, vmax.values, alpha=0.35, label="range over all nodes")
+    ax.plot(h, vmin.values, lw=0.8, label="lowest node voltage")
+    ax.plot(vmax.index / 3600.0, vmax.values, lw=0.8, label="highest node voltage")
+    for bounds, style, label in (((0.95, 1.05), "--", "ANSI C84.1 range A (0.95-1.05)"),
+                                 ((0.917, 1.058), ":", "ANSI C84.1 range B (0.917-1.058)")):
+        for k, bound in enumerate(bounds):
+            ax.axhline(bound, color="red", ls=style, lw=0.8, label=label if k == 0 else None)
+    ax.set(xlabel="time [h]", ylabel="voltage [pu]",
+           title=f"Voltage envelope of {feeder}: lowest and highest node voltage per step")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(plots_dir / "voltage_envelope.png", dpi=110)
-    plt.close(fig)
+    legend_outside(ax)
+    save(fig, plots_dir / "voltage_envelope.png")
     written.append("voltage_envelope.png")
 
     volts = wide(ts, f"{name}.v_pu")
@@ -118,20 +115,18 @@ def grid_plots(name: str, feeder: str, ts: pd.DataFrame, plots_dir: Path) -> lis
         at_peak = at_peak[at_peak > 0.1]
         x = dist.reindex([n.lower() for n in at_peak.index]).to_numpy()
         phase = np.array([n.rsplit(".", 1)[-1] for n in at_peak.index])
-        fig, ax = plt.subplots(figsize=(9, 4))
+        fig, ax = figure(figsize=(10, 4))
         for ph, color in (("1", "tab:blue"), ("2", "tab:orange"), ("3", "tab:green")):
             mask = phase == ph
-            ax.scatter(x[mask], at_peak.values[mask], s=10, color=color, label=f"phase {ph}")
-        ax.axhline(0.95, color="red", ls="--", lw=0.8)
+            ax.scatter(x[mask], at_peak.values[mask], s=10, color=color,
+                       label=f"phase {'abc'[int(ph) - 1]} nodes")
+        ax.axhline(0.95, color="red", ls="--", lw=0.8, label="ANSI C84.1 range A")
         ax.axhline(1.05, color="red", ls="--", lw=0.8)
-        ax.set_xlabel("distance from source [km]")
-        ax.set_ylabel("voltage [pu]")
-        ax.set_title(f"Voltage profile at peak import (t = {peak_t / 3600:.2f} h)")
+        ax.set(xlabel="distance from the source along the lines [km]", ylabel="voltage [pu]",
+               title=f"Voltage profile of {feeder} at peak import (t = {peak_t / 3600:.2f} h)")
         ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(plots_dir / "voltage_profile_peak.png", dpi=110)
-        plt.close(fig)
+        legend_outside(ax)
+        save(fig, plots_dir / "voltage_profile_peak.png")
         written.append("voltage_profile_peak.png")
     return written
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.plotting import figure, legend_outside, save
 from federates.common.series import wide
 
 TYPES = ("hvac", "waterheater", "ev", "base", "residual", "battery", "pv")
@@ -56,56 +57,46 @@ def metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _bands(ax: Any, w: pd.DataFrame, color: str, label: str) -> None:
+def _bands(ax: Any, w: pd.DataFrame, color: str) -> None:
     h = _hours(w.index)
-    ax.fill_between(h, w["p5"], w["p95"], color=color, alpha=0.2, label=f"{label} p5-p95")
-    ax.fill_between(h, w["p25"], w["p75"], color=color, alpha=0.4, label=f"{label} p25-p75")
-    ax.plot(h, w["p50"], color=color, label=f"{label} median")
+    ax.fill_between(h, w["p5"], w["p95"], color=color, alpha=0.2, label="5th-95th percentile")
+    ax.fill_between(h, w["p25"], w["p75"], color=color, alpha=0.4, label="25th-75th percentile")
+    ax.plot(h, w["p50"], color=color, label="median")
 
 
 def plots(name: str, ts: pd.DataFrame, plots_dir: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = []
     load = wide(ts, f"{name}.load_kw")
     if not load.empty:
-        fig, ax = plt.subplots(figsize=(9, 4.5))
+        fig, ax = figure(figsize=(10, 4.5))
         h = _hours(load.index)
         for k in [c for c in TYPES if c in load.columns]:
             ax.plot(h, load[k], label=k)
         total = wide(ts, f"{name}.total_kw")
         if not total.empty:
             ax.plot(_hours(total.index), total.iloc[:, 0], "k", lw=2, label="total")
-        ax.set(xlabel="time [h]", ylabel="power [kW] (load convention)",
-               title=f"{name}: load by device type")
-        ax.legend(ncol=4, fontsize=8)
+        ax.axhline(0.0, color="grey", lw=0.6)
+        ax.set(xlabel="time [h]", ylabel="power [kW] (> 0: consumed, < 0: generated)",
+               title=f"{name}: load of the population by device type")
+        legend_outside(ax, title="device type")
         ax.grid(alpha=0.3)
-        written.append(_save(fig, plots_dir / f"{name}_load_by_type.png"))
-    for sig, ylabel, fname in (("temp_c", "indoor air temperature [degC]", "indoor_temperature"),
-                               ("soc", "battery SOC [-]", "battery_soc")):
+        written.append(str(save(fig, plots_dir / f"{name}_load_by_type.png")))
+    for sig, ylabel, fname, what in (
+            ("temp_c", "indoor air temperature [degC]", "indoor_temperature",
+             "indoor air temperature over the houses"),
+            ("soc", "battery state of charge [-]", "battery_soc",
+             "battery state of charge over the batteries")):
         w = wide(ts, f"{name}.{sig}")
         if w.empty or "p50" not in w:
             continue
-        fig, ax = plt.subplots(figsize=(9, 4))
-        _bands(ax, w, "tab:red" if sig == "temp_c" else "tab:green", sig)
-        ax.set(xlabel="time [h]", ylabel=ylabel, title=f"{name}: {ylabel}")
-        ax.legend(fontsize=8)
+        fig, ax = figure(figsize=(10, 4))
+        _bands(ax, w, "tab:red" if sig == "temp_c" else "tab:green")
+        ax.set(xlabel="time [h]", ylabel=ylabel, title=f"{name}: {what} (percentiles)")
+        legend_outside(ax)
         ax.grid(alpha=0.3)
-        written.append(_save(fig, plots_dir / f"{name}_{fname}.png"))
+        written.append(str(save(fig, plots_dir / f"{name}_{fname}.png")))
     return written
-
-
-def _save(fig: Any, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
 
 
 def report(name: str, timeseries: pd.DataFrame, plots_dir: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from federates.common.series import scalar
+from federates.market import plots as market_plots
 from federates.market.config import MarketConfig, parse_seconds
 
 
@@ -172,79 +173,19 @@ def _distance(config: MarketConfig, buses: list[str]) -> np.ndarray:
 
 def _plots(name: str, config: MarketConfig, ts: pd.DataFrame, plots: Path,
            dlmp: pd.DataFrame, cost: pd.Series, welfare: pd.Series) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     plots.mkdir(parents=True, exist_ok=True)
-    written: list[str] = []
+    written: list[Path | None] = []
     if not dlmp.empty:
-        buses = list(dlmp.columns)
-        dist = _distance(config, buses)
-        order = np.argsort(dist)
-        peak_t = dlmp.mean(axis=1).idxmax()
-        fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
-        comps = {c: _wide(ts, f"{name}.dlmp_{c}") for c in
-                 ("energy", "losses", "voltage", "congestion")}
-        x = dist[order]
-        bottom = np.zeros(len(order))
-        for c, frame in comps.items():
-            if frame.empty or peak_t not in frame.index:
-                continue
-            vals = frame.loc[peak_t, [buses[i] for i in order]].to_numpy(dtype=float)
-            ax[0].fill_between(x, bottom, bottom + vals, step="mid", alpha=0.6, label=c)
-            bottom = bottom + vals
-        ax[0].plot(x, dlmp.loc[peak_t].to_numpy()[order], "k.", ms=4, label="dLMP")
-        ax[0].set(xlabel="electrical distance from source (sum of r) [pu]",
-                  ylabel="$/kWh", title=f"dLMP along the feeder at t={peak_t / 3600:.2f} h")
-        ax[0].legend(fontsize=8)
-        hrs = dlmp.index.to_numpy() / 3600.0
-        im = ax[1].imshow(dlmp[[buses[i] for i in order]].to_numpy().T, aspect="auto",
-                          origin="lower", extent=[hrs[0], hrs[-1] if len(hrs) > 1 else 1, 0,
-                                                  len(buses)], cmap="viridis")
-        fig.colorbar(im, ax=ax[1], label="$/kWh")
-        ax[1].set(xlabel="time [h]", ylabel="bus (sorted by distance)", title="dLMP over time")
-        fig.tight_layout()
-        path = plots / f"{name}_dlmp.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path.name)
+        comps = {c: _wide(ts, f"{name}.dlmp_{c}") for c in ("energy", *market_plots.COMPONENTS)}
+        dist = _distance(config, list(dlmp.columns))
+        written.append(market_plots.plot_dlmp(name, dlmp, comps, dist,
+                                              plots / f"{name}_dlmp.png"))
     disp = {k: _wide(ts, f"{name}.primary.{k}") for k in ("p0_kw", "p_min_kw", "p_max_kw",
                                                           "p_kw")}
-    sec = _wide(ts, f"{name}.secondary.p_kw")
-    if not disp["p_kw"].empty:
-        use = (disp["p0_kw"] - disp["p_kw"]).abs().sum().sort_values(ascending=False)
-        smos = list(use.index[:4])
-        fig, axes = plt.subplots(len(smos), 1, figsize=(10, 2.2 * len(smos)), sharex=True,
-                                 squeeze=False)
-        for ax, s in zip(axes[:, 0], smos, strict=True):
-            h = disp["p_kw"].index.to_numpy() / 3600.0
-            ax.fill_between(h, disp["p_min_kw"][s], disp["p_max_kw"][s], step="post",
-                            alpha=0.25, label="bid range")
-            ax.step(h, disp["p0_kw"][s], where="post", label="bid P0")
-            ax.step(h, disp["p_kw"][s], where="post", label="primary setpoint")
-            if not sec.empty and s in sec:
-                ax.step(sec.index.to_numpy() / 3600.0, sec[s], where="post", lw=0.8,
-                        label="secondary total")
-            ax.set_ylabel(f"SMO {s} [kW]")
-        axes[0, 0].legend(fontsize=7, ncol=4)
-        axes[-1, 0].set_xlabel("time [h]")
-        fig.tight_layout()
-        path = plots / f"{name}_setpoints_vs_bids.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path.name)
+    written.append(market_plots.plot_setpoints(
+        name, disp, _wide(ts, f"{name}.secondary.p_kw"),
+        parse_seconds(config.primary_period) / 3600.0, plots / f"{name}_setpoints_vs_bids.png"))
     if not cost.empty:
-        fig, ax = plt.subplots(figsize=(10, 3.5))
-        h = cost.index.to_numpy() / 3600.0
-        ax.step(h, cost.to_numpy(), where="post", label="total cost [$/h]")
-        ax.step(h, welfare.to_numpy(), where="post", label="welfare vs no market [$/h]")
-        ax.set(xlabel="time [h]", ylabel="$/h", title="Market cost and welfare")
-        ax.legend()
-        fig.tight_layout()
-        path = plots / f"{name}_cost_welfare.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(path.name)
-    return written
+        written.append(market_plots.plot_cost(name, cost, welfare,
+                                              plots / f"{name}_cost_welfare.png"))
+    return [w.name for w in written if w is not None]

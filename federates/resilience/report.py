@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from federates.common.series import scalar, summed
+from federates.resilience import plots as rm_plots
 from federates.resilience import targets
 from federates.resilience.config import ResilienceConfig
 
@@ -188,7 +189,8 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
             out[f"{key}_import_change_kw"] = round(val - pre, 3) if val is not None else None
     attacked = attacked_buses(ts)
     response = bus_response(ts, market, windows) if market else pd.Series(dtype=float)
-    responding = {b for b, v in response.items() if v > 1.0 and b not in attacked}
+    responding = {b for b, v in response.items()
+                  if v > rm_plots.RESPONDING_KW and b not in attacked}
     out["attacked_buses"] = sorted(attacked)
     out["responding_buses"] = len(responding)
     out["_response"] = response  # for the plots; dropped from the JSON
@@ -224,90 +226,6 @@ def scores_at(ts: pd.DataFrame, name: str, time: float) -> pd.Series:
     if rs.empty:
         return pd.Series(dtype=float)
     return rs[rs["time"] == rs["time"].max()].set_index("id")["value"]
-
-
-def plot_response_vs_score(response: pd.Series, rs: pd.Series, attacked: set[str],
-                           path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    both = pd.concat([rs.rename("rs"), response.rename("dp")], axis=1).dropna()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    hit = both.index.isin(list(attacked))
-    ax.scatter(both["rs"][~hit], both["dp"][~hit], s=14, label="trustable / other SMOs")
-    ax.scatter(both["rs"][hit], both["dp"][hit], s=30, c="red", label="attacked SMOs")
-    ax.set_xlabel("resilience score at the end of the attack")
-    ax.set_ylabel("net-load reduction by mitigation [kW]")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_feeder_map(feeder: str, attacked: set[str], trusted: set[str], responding: set[str],
-                    path: Path) -> Path | None:
-    """Buses on the feeder's coordinates: attacked (red), responding (green), trusted (blue)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    try:
-        import feeders
-
-        coords = feeders.load(feeder).bus_coords
-    except Exception:  # noqa: BLE001 - no map without coordinates
-        return None
-    if not coords:
-        return None
-    fig, ax = plt.subplots(figsize=(7, 6))
-    xy = np.array(list(coords.values()))
-    ax.scatter(xy[:, 0], xy[:, 1], s=6, c="lightgrey", label="bus")
-    for group, color, label, size in ((trusted, "tab:blue", "trustable", 18),
-                                      (responding, "tab:green", "responding", 30),
-                                      (attacked, "red", "attacked", 60)):
-        pts = np.array([coords[b] for b in group if b in coords])
-        if len(pts):
-            ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, label=label)
-    ax.set_axis_off()
-    ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_pcc(name: str, ts: pd.DataFrame, metrics: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4))
-    watched = metrics.get("watched", "import")  # islanded: the grid-forming output
-    for sig, label in ((f"{name}.measured_kw", f"measured {watched}"),
-                       (f"{name}.scheduled_kw", "market schedule"),
-                       (f"{name}.reference_kw", "reference")):
-        s = scalar(ts, sig)
-        if not s.empty:
-            ax.plot(s.index / 3600, s.values, label=label, drawstyle="steps-post")
-    marks = (("attack_start_s", "red", "attack"), ("detection_time_s", "orange", "detected"),
-             ("first_update_s", "green", "mitigation"), ("attack_end_s", "grey", "attack end"))
-    for key, color, label in marks:
-        if metrics.get(key) is not None:
-            ax.axvline(metrics[key] / 3600, color=color, ls="--", lw=1, label=label)
-    ax.set_xlabel("time [h]")
-    ax.set_ylabel("PCC import [kW]" if watched == "import" else f"{watched} [kW]")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 ROWS = (("PCC import [kW]", "pcc_import_kw"), ("Total cost (market) [$]", "total_cost"),
@@ -372,21 +290,21 @@ def resilience_report(name: str, config: ResilienceConfig, ts: pd.DataFrame,
     response = metrics.pop("_response", pd.Series(dtype=float))
     if metrics and plots_dir is not None:
         plots = Path(plots_dir)
-        plot_pcc(name, ts, metrics, plots / f"{name}_pcc_attack.png")
-        targets.plot_periods(metrics, plots / f"{name}_periods.png")
+        rm_plots.plot_pcc(name, ts, metrics, plots / f"{name}_pcc_attack.png")
+        rm_plots.plot_periods(metrics, plots / f"{name}_periods.png")
         if "windows" in metrics:
             end = metrics["attack_end_s"] if metrics["attack_end_s"] is not None else float(
                 ts["time"].max())
             rs = scores_at(ts, name, end)
             attacked = set(metrics["attacked_buses"])
             if len(response) and len(rs):
-                plot_response_vs_score(response, rs, attacked,
-                                       plots / f"{name}_response_vs_score.png")
-            trusted = {b for b, v in rs.items() if v >= 0.9}
-            responding = {b for b, v in response.items() if v > 1.0 and b not in attacked}
+                rm_plots.plot_response_vs_score(response, rs, attacked,
+                                                plots / f"{name}_response_vs_score.png")
+            responding = {b for b, v in response.items()
+                          if v > rm_plots.RESPONDING_KW and b not in attacked}
             if config.feeder:
-                plot_feeder_map(config.feeder, attacked, trusted, responding,
-                                plots / f"{name}_feeder_map.png")
+                rm_plots.plot_feeder_map(config.feeder, attacked, rs, responding,
+                                         plots / f"{name}_feeder_map.png")
         (plots.parent / f"{name}_attack_report.md").write_text(markdown(name, metrics))
     rs = ts[ts["signal"] == f"{name}.scores.resilience"]
     if len(rs):

@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runner.schema import ScenarioError, format_validation_error
+from runner.schema import ScenarioError, find_scenario, format_validation_error
 
 ENTRY_POINT_GROUP = "gridfed.studies"
 STUDY_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "studies"
@@ -82,13 +82,7 @@ def study_module(kind: str) -> ModuleType:
 
 def find_study(name_or_path: str) -> Path:
     """A path, or the name of a shipped study (scenarios/studies/NAME.yaml)."""
-    path = Path(name_or_path)
-    if path.exists() or path.suffix in (".yaml", ".yml"):
-        return path
-    shipped = STUDY_DIR / f"{name_or_path}.yaml"
-    if shipped.exists():
-        return shipped
-    raise ScenarioError(f"{name_or_path}: no such file, and no shipped study of that name")
+    return find_scenario(name_or_path, STUDY_DIR, "study")
 
 
 def load_study(name_or_path: str, overrides: dict[str, Any] | None = None) -> Study:

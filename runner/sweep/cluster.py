@@ -14,6 +14,7 @@ kept) and returns. Queued tasks return at once. A point process also dies with i
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,8 @@ def remote_point(task: dict[str, Any], stop_event: str) -> dict[str, Any]:
         proc = subprocess.Popen([sys.executable, "-m", "runner.sweep.point", str(task_file),
                                  str(row_file)], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                start_new_session=True, preexec_fn=die_with_parent)
+                                start_new_session=True,
+                                preexec_fn=partial(die_with_parent, os.getpid()))
         stopped = False
         while proc.poll() is None:
             if not stopped and stop.is_set():

@@ -38,6 +38,9 @@ def warm_up(kinds: Iterable[str] = ()) -> None:
         importlib.import_module(module)
     for kind in kinds:
         wrapper_class(kind)
+    import feeders
+
+    feeders.list_feeders()  # cached: each point's scenario validation reuses it
 
 
 class ForkedProcess:

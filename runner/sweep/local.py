@@ -48,11 +48,11 @@ def _forward(signum: int, frame: Any) -> None:  # noqa: ARG001
         os._exit(1)
 
 
-def _init_worker(kinds: list[str]) -> None:
+def _init_worker(kinds: list[str], sweep_pid: int) -> None:
     from federates.process import die_with_parent
     from runner.sweep.fork import warm_up
 
-    die_with_parent()
+    die_with_parent(sweep_pid)
     signal.signal(signal.SIGINT, _forward)
     signal.signal(signal.SIGTERM, _forward)
     warm_up(kinds)
@@ -65,17 +65,17 @@ def _run_in_point_process(task: dict[str, Any]) -> dict[str, Any]:
         return {"id": task["id"], "status": "interrupted", "wall_time_s": None,
                 "metrics": None, "error": "sweep interrupted before the point started"}
     read_fd, write_fd = os.pipe()
+    worker = os.getpid()
     pid = os.fork()
     if pid == 0:  # the point process
         os.close(read_fd)
         code = 0
         try:
-            from federates.process import die_with_parent, terminate_as_interrupt
+            from federates.process import die_with_parent, stop_signals_raise
 
             os.setpgid(0, 0)  # a terminal's Ctrl-C reaches it once, through the worker
-            die_with_parent()
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            terminate_as_interrupt()
+            die_with_parent(worker)
+            stop_signals_raise()  # SIGINT / SIGTERM / SIGHUP stop its run as Ctrl-C does
             row = run_point(task, fork=os.environ.get("GRIDFED_SWEEP_FORK", "1") != "0")
             with os.fdopen(write_fd, "w") as sink:
                 sink.write(json.dumps(row, default=str))
@@ -104,7 +104,7 @@ class LocalPool:
     def __init__(self, jobs: int, kinds: Iterable[str]):
         context = multiprocessing.get_context("fork")
         self.executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                            initargs=(sorted(set(kinds)),))
+                                            initargs=(sorted(set(kinds)), os.getpid()))
 
     def submit(self, task: dict[str, Any]) -> Future:
         return self.executor.submit(_run_in_point_process, task)

@@ -10,6 +10,7 @@ runs it in a fresh process (the Dask path).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sys
 import time
@@ -95,11 +96,11 @@ def _run(task: dict[str, Any], fork: bool) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """`python -m runner.sweep.point TASK.json ROW.json`: run one point, write its row."""
-    from federates.process import die_with_parent, terminate_as_interrupt
+    from federates.process import die_with_parent, stop_signals_raise
     from runner.sweep.fork import warm_up
 
-    die_with_parent()
-    terminate_as_interrupt()
+    die_with_parent(os.getppid())  # the Dask worker that started it
+    stop_signals_raise()
     task = json.loads(Path(argv[0]).read_text())
     warm_up()
     row = run_point(task, fork=True)

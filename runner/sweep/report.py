@@ -17,6 +17,7 @@ import pandas as pd
 from runner.sweep.table import METRIC_PREFIX, SWEEP_FILE, parameter_keys, write_table
 
 PER_FIGURE = 6  # metrics per figure (a 3 x 2 grid of panels)
+MAX_PLOTTED = 24  # metrics plotted, in metrics.json order (all of them are in the table)
 MAX_HEATMAPS = 6
 UNITS = (("_kwh", "kWh"), ("_kw", "kW"), ("_kvar", "kvar"), ("_pu", "pu"), ("_pct", "%"),
          ("_s", "s"), ("_ms", "ms"), ("_usd", "$"), ("cost", "$"), ("steps", "steps"))
@@ -140,11 +141,15 @@ def write_report(out: Path) -> Path:
     for _, row in table.iterrows():
         lines.append(f"| {row['id']} | " + " | ".join(_cell(row[c]) for c in shown) + " |")
     lines.append("")
-    images = _plots(table, keys, metrics, plots, spec)
+    images = _plots(table, keys, metrics[:MAX_PLOTTED], plots, spec)
+    if len(metrics) > MAX_PLOTTED:
+        lines += [f"{len(metrics)} metrics vary across the points; the plots show the first "
+                  f"{MAX_PLOTTED} in metrics.json order, `sweep.parquet` has them all.", ""]
     if images:
         lines += ["## Plots", "", "Each metric that varies across the points against each "
-                  "numeric swept parameter: the mean over the other parameters and the "
-                  "replicates, the band their min..max spread, grey dots the points.", ""]
+                  "numeric swept parameter (a zip's keys move together: against its first "
+                  "numeric key): the mean over the other parameters and the replicates, the band "
+                  "their min..max spread, grey dots the points.", ""]
         lines += [f"![{p.stem}](plots/{p.name})" for p in images] + [""]
     elif not metrics:
         lines += ["No metric varies across the complete points.", ""]
@@ -158,7 +163,10 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
     if not metrics or not (table["status"] == "ok").any():
         return []
     written = []
-    for param in numeric_params(table, keys):
+    numeric = numeric_params(table, keys)
+    zipped = [k for k in spec["parameters"].get("zip") or {} if k in numeric]
+    walked = zipped[1:]  # a zip's keys move together: plot against its first numeric key
+    for param in [k for k in numeric if k not in walked]:
         safe = param.replace(".", "_")
         for n, start in enumerate(range(0, len(metrics), PER_FIGURE)):
             part = metrics[start:start + PER_FIGURE]
@@ -167,7 +175,7 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
                          f"(figure {n + 1} of {(len(metrics) - 1) // PER_FIGURE + 1})")
             written.append(path)
     form = spec["parameters"]
-    dims = [*form.get("grid", {}), *list(form.get("zip") or {})[:1]]  # a zip is one axis
+    dims = [*form.get("grid", {}), *zipped[:1]]  # a zip is one axis
     sampled = form.get("random") or form.get("latin_hypercube")
     if len(dims) == 2 and not sampled and all(d in numeric_params(table, keys) for d in dims):
         for metric in metrics[:MAX_HEATMAPS]:

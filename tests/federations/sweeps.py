@@ -26,8 +26,14 @@ def write(path: Path, data: dict) -> Path:
     return path
 
 
-def small_sweep(folder: Path, parameters: dict, **extra) -> Path:
-    write(folder / "small.yaml", SMALL)
+TRIPWIRE = "tests.federations.tripwire_kind:TripwireFederate"  # importable from the repo
+
+
+def small_sweep(folder: Path, parameters: dict, federates: dict | None = None,
+                **extra) -> Path:
+    """SMALL (plus `federates`) as the base scenario of a sweep over `parameters`."""
+    write(folder / "small.yaml", {**SMALL, "federates": {**SMALL["federates"],
+                                                         **(federates or {})}})
     return write(folder / "sweep.yaml", {"name": "t", "scenario": "small.yaml", "seed": 9,
                                          "set": {"duration": "10min"},
                                          "parameters": parameters, **extra})

@@ -8,18 +8,47 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from runner.launch import free_port
 from tests.conftest import REPO, gridfed
-from tests.federations.sweeps import federation_metrics, new_tag, small_sweep, tagged
+from tests.federations.sweeps import (
+    federation_metrics,
+    new_tag,
+    small_sweep,
+    start_sweep,
+    tagged,
+)
+from tests.federations.test_sweep_local import wait_for
 
 
-@pytest.fixture
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.name.isdigit() and int(stat[1]) == pid and stat[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def assert_only_cluster_left(tag: str, pids: list[int]) -> None:
+    assert all(Path(f"/proc/{pid}").exists() for pid in pids)  # the cluster is still up
+    assert [p for p in tagged(tag) if p not in pids] == []
+    assert [c for pid in pids for c in children(pid)] == []
+
+
+@pytest.fixture(scope="module")
 def cluster():
-    """(scheduler address, worker addresses, tag of every cluster process)."""
+    """(scheduler address, worker addresses, tag, pids of the scheduler and workers).
+
+    Dask renames its processes (setproctitle, when installed), which overwrites their
+    /proc/<pid>/environ, so they are known by pid; what they start carries the tag."""
     from distributed import Client
 
     tag = new_tag()
@@ -40,20 +69,20 @@ def cluster():
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(2, timeout=60)
             workers = set(client.scheduler_info()["workers"])
-        yield address, workers, tag
+        yield address, workers, tag, [p.pid for p in procs]
     finally:
         for proc in reversed(procs):
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
             try:
-                proc.wait(timeout=20)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
 
 def test_dask_sweep_runs_points_on_the_workers_with_single_run_metrics(tmp_path, cluster):
-    address, workers, tag = cluster
+    address, workers, tag, pids = cluster
     sweep = small_sweep(tmp_path, {"grid": {"grid.baseline.scale": [0.5, 1.0, 1.5, 2.0]}})
     out = tmp_path / "out"
     result = gridfed("sweep", str(sweep), "--out", str(out), "--scheduler", address,
@@ -71,4 +100,23 @@ def test_dask_sweep_runs_points_on_the_workers_with_single_run_metrics(tmp_path,
     assert run.returncode == 0, run.stderr[-2000:]
     assert federation_metrics(single) == federation_metrics(out / "points" / "p002")
     # no point process outlives its task: only the scheduler and the two workers remain
-    assert len(tagged(tag)) == 3
+    assert_only_cluster_left(tag, pids)
+
+
+def test_ctrl_c_stops_the_points_running_on_the_workers(tmp_path, cluster):
+    address, _, tag, pids = cluster
+    sweep = small_sweep(tmp_path, {"grid": {"grid.baseline.scale": [0.8, 1.0, 1.2]}},
+                        set={"duration": "48h"})
+    out = tmp_path / "out"
+    proc = start_sweep(str(sweep), "--out", str(out), "--scheduler", address, tag=new_tag())
+    progress = [out / "points" / p / "progress.json" for p in ("p000", "p001", "p002")]
+    wait_for(lambda: sum(p.exists() for p in progress) == 2, 60,
+             "two points stepping on the two workers")
+    os.kill(proc.pid, signal.SIGINT)
+    console, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, console
+    # the workers stopped their point processes: only the scheduler and the workers remain
+    assert_only_cluster_left(tag, pids)
+    started = [p.parent for p in progress if p.parent.is_dir()]
+    assert len(started) == 2 and all((d / "INCOMPLETE").exists() for d in started)
+    assert list(pd.read_parquet(out / "sweep.parquet")["status"]) == ["missing"] * 3

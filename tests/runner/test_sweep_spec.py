@@ -154,3 +154,13 @@ def test_cli_rejects_a_bad_point_with_exit_2_before_running(tmp_path):
         "name": "o", "scenario": "small.yaml", "parameters": {
             "grid": {"pv.items.0.p_kw": [-10, -20]}, "replicates": 2}})), "--dry-run")
     assert listed.returncode == 0 and listed.stdout.count("p00") == 4
+
+
+@pytest.mark.parametrize(("name", "points"), [("attack_2b_gain", 27), ("baseline_pv", 18)])
+def test_shipped_sweeps_validate(name, points):
+    from tests.conftest import REPO
+
+    sweep = load_sweep(REPO / "scenarios" / "sweeps" / f"{name}.yaml")
+    validate_points(sweep)
+    assert len(sweep.points) == points
+    assert len({p.id for p in sweep.points}) == points
