@@ -55,5 +55,5 @@ if __name__ == "__main__":
         sys.exit(main(sys.argv[1:]))
     except KeyboardInterrupt as exc:  # stopped before joining the federation
         print(f"gridfed federate {exc or 'interrupted'} before it joined the run",
-              file=sys.stderr)
-        sys.exit(130)
+              file=sys.stderr, flush=True)
+        os._exit(130)  # no interpreter shutdown: it can wait on a half-made HELICS core

@@ -27,7 +27,9 @@ STOP_GRACE_S = 2.0  # a stopped process ends itself this long after the signal
 EXIT_STOPPED = 130
 
 _callbacks: list[Callable[[int], None]] = []
-_stopping = threading.Event()
+_stopping = threading.Event()  # set by the watcher thread
+_raised = threading.Event()  # set once the main thread got its KeyboardInterrupt
+_received = [int(signal.SIGTERM)]  # the stop signal the watcher thread saw
 
 
 class StopRequested(KeyboardInterrupt):
@@ -54,10 +56,13 @@ def die_with_parent(parent_pid: int | None = None) -> None:
 
 
 def on_stop_signal(callback: Callable[[int], None]) -> None:
-    """Run `callback(signum)` on the watcher thread as soon as a stop signal arrives."""
+    """Run `callback(signum)` on the watcher thread as soon as a stop signal arrives.
+
+    If one already arrived, raise StopRequested here instead: the caller's main thread
+    missed its KeyboardInterrupt (one raised inside an import's cleanup is swallowed)."""
     _callbacks.append(callback)
     if _stopping.is_set():
-        _run(callback, 0)
+        raise StopRequested(_received[0])
 
 
 def stopping() -> bool:
@@ -66,8 +71,9 @@ def stopping() -> bool:
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
-    if _stopping.is_set() and signum != signal.SIGINT:
+    if _raised.is_set() and signum != signal.SIGINT:
         return  # one KeyboardInterrupt is enough; let the cleanup it started finish
+    _raised.set()
     raise StopRequested(signum)
 
 
@@ -76,6 +82,15 @@ def stop_signals_raise() -> None:
     so a closed terminal or `kill` stops the run as Ctrl-C does."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     for signum in STOP_SIGNALS:
+        signal.signal(signum, _raise_interrupt)
+
+
+def terminate_as_interrupt() -> None:
+    """SIGTERM and SIGHUP raise StopRequested (a KeyboardInterrupt), without the watcher
+    thread of `handle_stop_signals`: for a process that must stay single-threaded because
+    it forks the run's children (a sweep's point process)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_interrupt)
 
 
@@ -98,6 +113,7 @@ def _watch(read_fd: int, grace_s: float) -> None:
         stops = [b for b in data if b in {int(s) for s in STOP_SIGNALS}]
         if stops:
             break
+    _received[0] = stops[0]
     _stopping.set()
     for callback in list(_callbacks):
         _run(callback, stops[0])

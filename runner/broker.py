@@ -52,7 +52,8 @@ def main(argv: list[str]) -> int:
         """End the federation with an error (external federates included), then exit: a
         graceful disconnect would wait for federates that may never come, and
         helicsBrokerWaitForDisconnect ignores its timeout once the broker is in error."""
-        broker.abort(f"run stopped (signal {signum})")
+        threading.Thread(target=broker.abort, args=(f"run stopped (signal {signum})",),
+                         daemon=True).start()  # a broker still starting may block in it
         threading.Event().wait(ERROR_SEND_S)  # HELICS sends the error on its own threads
         print(f"broker stopped (signal {signum})", flush=True)
         os._exit(EXIT_STOPPED)
@@ -68,5 +69,16 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _exit_now(code: int) -> None:
+    """Leave without the interpreter's shutdown, which can wait on a broker's threads."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        _exit_now(main(sys.argv[1:]))
+    except KeyboardInterrupt as exc:  # stopped while starting: nothing to save
+        print(f"broker {exc or 'interrupted'} while starting", flush=True)
+        _exit_now(EXIT_STOPPED)

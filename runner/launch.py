@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # annotations only: compile uses this module's free_port
     from runner.compile import Plan
 
 POLL_S = 0.05
-FAIL_GRACE_S = 2.0  # after a failure, the others leave on their own (HELICS error) in this
+FAIL_GRACE_S = 5.0  # after a failure, the others leave on their own (their HELICS error),
+# flushing what they hold: ~1 s, more on a loaded machine; only then are they signalled
 KILL_AFTER_S = STOP_GRACE_S + 1.0  # SIGTERM -> SIGKILL, only if a child ignored its stop
 BROKER_START_S = 20.0
 # (args after `python`, log file, environment) -> a started child with Popen's poll/wait/pid

@@ -23,6 +23,8 @@ class ToyConfig(BaseModel):
     fail_at: float | None = None
     out: str = ""
     peer: str = ""
+    needs_file: str = ""  # Faulty: fails at start while this file is missing (a user kind
+    # without a compile-time `check`, so only the run finds out)
 
 
 class Toy(FederateWrapper):
@@ -69,6 +71,10 @@ class Faulty(FederateWrapper):
     def interfaces(cls, runtime: RuntimeConfig, config: ToyConfig) -> Interfaces:
         return Interfaces(subscriptions=[Subscription(key=f"{config.peer}/pcc_power",
                                                       type="vector")])
+
+    def on_start(self, io: StepIO) -> None:
+        if self.config.needs_file and not Path(self.config.needs_file).exists():
+            raise FileNotFoundError(f"needs_file {self.config.needs_file} not found")
 
     def on_step(self, io: StepIO) -> None:
         if self.config.fail_at is not None and io.time >= self.config.fail_at:
