@@ -56,6 +56,20 @@ class GridFormingConfig(_Strict):
         return self
 
 
+class PacConfig(_Strict):
+    """Distributed clearing by PAC / NST-PAC (one atom per bus; spec B)."""
+
+    rho: float = Field(1.0, gt=0, description="Proximal step rho [per unit].")
+    gamma: float = Field(0.3, gt=0, description="Dual step factor: the dual step is "
+                         "rho * gamma [per unit].")
+    max_iterations: int = Field(2000, ge=1, description="Iteration cap per clearing.")
+    tol: float = Field(1e-5, gt=0, description="Stop when the local and consensus residuals "
+                       "are below this [pu].")
+    private: bool = Field(False, description="Private mode: every atom draws its step factor "
+                          "gamma_j ~ U[0.5, 1.5] gamma at every iteration.")
+    seed: int = Field(0, description="Seed of the private-mode step sizes.")
+
+
 class PrimaryConfig(_Strict):
     """Primary market (AC OPF on the feeder) settings.
 
@@ -64,6 +78,11 @@ class PrimaryConfig(_Strict):
     """
 
     model: Literal["socp", "lindistflow"] = "socp"
+    solver: Literal["central", "pac", "nst_pac"] = Field(
+        "central", description="central: one cvxpy solve; pac / nst_pac: distributed clearing "
+        "(one atom per bus) reported against the central solve (socp, grid-connected, "
+        "linear_upper_voltage false).")
+    pac: PacConfig = Field(default_factory=PacConfig)
     weights: ObjectiveWeights = Field(default_factory=ObjectiveWeights)
     import_price: float = Field(0.10, description="Energy price at the PCC [$/kWh].")
     import_price_by_hour: list[float] | None = Field(
@@ -102,6 +121,21 @@ class PrimaryConfig(_Strict):
         "unit (`grid_forming`, required) balances the feeder and holds its bus voltage.")
     grid_forming: GridFormingConfig | None = Field(
         None, description="Grid-forming unit (required when islanded).")
+
+    @model_validator(mode="after")
+    def _distributed(self) -> PrimaryConfig:
+        if self.solver == "central":
+            return self
+        bad = {"model": self.model != "socp", "linear_upper_voltage": self.linear_upper_voltage,
+               "islanded": self.islanded, "grid_forming": self.grid_forming is not None,
+               "pcc_p_min_kw": self.pcc_p_min_kw is not None,
+               "pcc_p_max_kw": self.pcc_p_max_kw is not None}
+        for name, wrong in bad.items():
+            if wrong:
+                raise ValueError(f"{name}: not supported with solver {self.solver!r} (the "
+                                 "atomised market is the grid-connected SOCP without the "
+                                 "lossless voltage bound)")
+        return self
 
     @model_validator(mode="after")
     def _pcc_and_island(self) -> PrimaryConfig:
