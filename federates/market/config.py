@@ -59,8 +59,9 @@ class GridFormingConfig(_Strict):
 class PacConfig(_Strict):
     """Distributed clearing by PAC / NST-PAC (one atom per bus; spec B)."""
 
-    rho: float = Field(1.0, gt=0, description="Proximal step rho [per unit].")
-    gamma: float = Field(0.3, gt=0, description="Dual step factor: the dual step is "
+    rho: float = Field(0.3, gt=0, description="Proximal step rho [per unit] (grid-tuned on "
+                       "the 4-bus toy with gamma: rho^2 gamma below ~0.1 is stable).")
+    gamma: float = Field(1.0, gt=0, description="Dual step factor: the dual step is "
                          "rho * gamma [per unit].")
     max_iterations: int = Field(2000, ge=1, description="Iteration cap per clearing.")
     tol: float = Field(1e-5, gt=0, description="Stop when the local and consensus residuals "
@@ -170,6 +171,21 @@ class SecondaryConfig(_Strict):
         0.5, gt=0, description="Error [kW] at which an agent's commitment drops to 1/2.")
 
 
+class ConsumerMarketConfig(_Strict):
+    """Consumer markets (Stackelberg game, spec C) below the SMOs' secondary markets.
+
+    For each listed SMO, the SMO is the consumer market operator: after its secondary
+    clearing it posts two prices so that its houses' best responses deliver its cleared
+    total (the houses' baselines and downward flexibility come from their bids).
+    """
+
+    smos: list[str] | Literal["all"] = Field(
+        default_factory=list, description="SMOs (buses) that clear their houses through a "
+        "consumer market; 'all' for every SMO; empty = none.")
+    gamma: float = Field(0.5, gt=0, description="Houses' disutility coefficient gamma_i "
+                         "[$/(kW^2 h)].")
+
+
 class MarketConfig(_Strict):
     """Config of the market federate (autowire fills feeder and peers)."""
 
@@ -179,6 +195,7 @@ class MarketConfig(_Strict):
     primary: PrimaryConfig = Field(default_factory=PrimaryConfig)
     secondary: SecondaryConfig = Field(default_factory=SecondaryConfig)
     secondary_enabled: bool = True
+    consumer: ConsumerMarketConfig = Field(default_factory=ConsumerMarketConfig)
     smos: list[str] = Field(
         default_factory=list, description="SMO ids (= feeder buses); empty = every load bus.")
     iot_federates: list[str] = Field(
