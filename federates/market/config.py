@@ -69,6 +69,9 @@ class PacConfig(_Strict):
     private: bool = Field(False, description="Private mode: every atom draws its step factor "
                           "gamma_j ~ U[0.5, 1.5] gamma at every iteration.")
     seed: int = Field(0, description="Seed of the private-mode step sizes.")
+    primal_momentum: bool = Field(
+        False, description="NST-PAC: also extrapolate the primal iterate (the seed's alpha); "
+        "off by default because it diverged on the 4-bus toy at every step size tried.")
 
 
 class PrimaryConfig(_Strict):

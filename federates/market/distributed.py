@@ -25,7 +25,7 @@ def pac_settings(cfg: PrimaryConfig) -> PacSettings:
     p = cfg.pac
     return PacSettings(method=cfg.solver, rho=p.rho, gamma=p.gamma,
                        max_iterations=p.max_iterations, tol=p.tol, private=p.private,
-                       seed=p.seed)
+                       seed=p.seed, primal_momentum=p.primal_momentum)
 
 
 def clear_distributed(net: Network, agent_bus: np.ndarray, cfg: PrimaryConfig,
