@@ -33,11 +33,11 @@ def in_process_loop() -> dict[str, float]:
     import opendssdirect as dss
     import yaml
 
+    from federates.common.profiles import profile_values
     from federates.grid.config import GridConfig
     from federates.grid.federate import build_model
     from federates.player.config import PlayerConfig
     from federates.player.model import PlayerModel
-    from federates.player.profiles import profile_values
 
     spec = yaml.safe_load((REPO / "scenarios" / "baseline_ieee123.yaml").read_text())
     grid_cfg = GridConfig.model_validate({**spec["federates"]["grid"]["config"],

@@ -18,12 +18,12 @@ import time
 import numpy as np
 
 import feeders
+from federates.common.weather import builtin
 from federates.iot.agents import Coordinator
 from federates.iot.federate import injections
 from federates.iot.model import PopulationModel
 from federates.iot.population import build
 from federates.iot.spec import PopulationSpec
-from federates.iot.weather import builtin
 
 SHARES = {"waterheater": 348 / 1008, "pv": 207 / 1008, "battery": 173 / 1008, "ev": 0.2}
 DEVICES_PER_HOUSE = 1.0 + sum(SHARES.values())

@@ -21,11 +21,11 @@ import time
 
 import numpy as np
 
+from federates.common.weather import load as load_weather
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
 from federates.iot.federate import build_population
 from federates.iot.model import PopulationModel
-from federates.iot.weather import load as load_weather
 from federates.market.config import MarketConfig, PrimaryConfig, SecondaryConfig
 from federates.market.operator import MarketOperator
 from federates.market.primary import Background

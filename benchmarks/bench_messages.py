@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 from pydantic_core import to_json
 
+from federates.common.weather import load as load_weather
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
 from federates.iot.federate import build_population
 from federates.iot.model import PopulationModel
-from federates.iot.weather import load as load_weather
 from federates.market.config import MarketConfig, PrimaryConfig
 from federates.market.federate import parse_message
 from federates.market.operator import MarketOperator

@@ -16,7 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
-from federates.process import die_with_parent, terminate_as_interrupt
+from federates.process import die_with_parent, handle_stop_signals
 
 
 def main(argv: list[str]) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m federates CONFIG.json", file=sys.stderr)
         return 2
     die_with_parent()
-    terminate_as_interrupt()
+    handle_stop_signals()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints every thread's stack
     from federates.registry import wrapper_class
     from federates.runtime import RuntimeConfig, run
@@ -51,4 +51,9 @@ def _enabled(variable: str) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt as exc:  # stopped before joining the federation
+        print(f"gridfed federate {exc or 'interrupted'} before it joined the run",
+              file=sys.stderr)
+        sys.exit(130)

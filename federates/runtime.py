@@ -30,11 +30,13 @@ from typing import Any, ClassVar, Literal, TypeVar
 import helics as h
 from pydantic import BaseModel, ConfigDict, Field
 
-from federates.messages import Payload
+from federates.messages import Payload, envelope, open_envelope, payload_ref
+from federates.process import on_stop_signal, stopping
 
 log = logging.getLogger("gridfed.runtime")
 
 CREATED = "gridfed federate created"
+FAILED = "gridfed federate failed"  # + JSON {wall, t, own, error}: the runner names the first
 EXIT_FAILED = 1  # the federate's own code failed
 EXIT_COLLATERAL = 3  # HELICS stopped it (another federate failed, broker gone)
 EXIT_INTERRUPTED = 130
@@ -194,6 +196,8 @@ class StepIO:
     _sub_types: dict[str, str] = field(default_factory=dict)
     _eps: dict[str, Any] = field(default_factory=dict)
     _filters: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    wire: dict[str, int] = field(default_factory=dict)
+    """Messages received and dropped, by reason ('received', 'dropped.<port>.<why>')."""
 
     # ---- values
     def updated(self, key: str) -> bool:
@@ -238,18 +242,62 @@ class StepIO:
         return bool(h.helicsFederateHasMessage(self.fed))
 
     def messages(self, port: str) -> Iterator[tuple[str, str]]:
-        """Pending messages on a local endpoint as (source endpoint, raw JSON)."""
+        """Pending messages on a local endpoint as (source endpoint, raw text), untyped."""
         ep = self._eps[port]
         while h.helicsEndpointHasMessage(ep):
             msg = h.helicsEndpointGetMessage(ep)
             yield h.helicsMessageGetSource(msg), h.helicsMessageGetString(msg)
 
-    def receive(self, port: str, model: type[P]) -> list[P]:
-        return [model.from_wire(raw) for _, raw in self.messages(port)]
+    def receive_from(self, port: str, *models: type[P]) -> list[tuple[str, P]]:
+        """Pending messages on `port` as (source endpoint, payload), dispatched on the type
+        each message carries. A message of another type or version, or that does not
+        validate, is dropped: logged once per (port, reason) and counted in `wire`."""
+        accepted = {payload_ref(m): m for m in models}
+        out: list[tuple[str, P]] = []
+        for source, raw in self.messages(port):
+            opened = open_envelope(raw)
+            if opened is None:
+                self._drop(port, "untyped", source)
+                continue
+            ref, version, data = opened
+            model = accepted.get(ref)
+            if model is None:
+                self._drop(port, f"type {ref}", source)
+            elif version != model.VERSION:
+                self._drop(port, f"{ref} version {version} (expected {model.VERSION})", source)
+            else:
+                try:
+                    out.append((source, model.model_validate_json(data)))
+                except ValueError as exc:
+                    self._drop(port, f"invalid {ref}", source, str(exc).splitlines()[0])
+                    continue
+                self.wire["received"] = self.wire.get("received", 0) + 1
+        return out
 
-    def send(self, port: str, destination: str, payload: Payload | str) -> None:
-        data = payload.to_wire() if isinstance(payload, Payload) else payload
-        h.helicsEndpointSendBytesTo(self._eps[port], data.encode(), destination)
+    def receive(self, port: str, model: type[P]) -> list[P]:
+        """Pending `model` payloads on `port` (others are dropped and counted)."""
+        return [payload for _, payload in self.receive_from(port, model)]
+
+    def _drop(self, port: str, why: str, source: str, detail: str = "") -> None:
+        key = f"dropped.{port}.{why}"
+        if key not in self.wire:
+            print(f"gridfed wire {self.name}: dropped a message on {port!r} from {source!r}: "
+                  f"{why} {detail}".rstrip(), flush=True)
+        self.wire[key] = self.wire.get(key, 0) + 1
+
+    def send(self, port: str, destination: str, payload: Payload | str,
+             payload_type: type[Payload] | None = None) -> None:
+        """Send a payload, typed on the wire (type and version in an envelope). Text already
+        serialised (a hot path building JSON from dicts) names its `payload_type`; text
+        without one goes as it is, untyped, for receivers that read `messages()`."""
+        if isinstance(payload, Payload):
+            model, data = type(payload), payload.to_wire()
+            text = envelope(payload_ref(model), model.VERSION, data)
+        elif payload_type is not None:
+            text = envelope(payload_ref(payload_type), payload_type.VERSION, payload)
+        else:
+            text = payload
+        h.helicsEndpointSendBytesTo(self._eps[port], text.encode(), destination)
 
     # ---- filters
     def set_filter(self, name: str, active: bool, delay_s: float = 0.0) -> None:
@@ -271,7 +319,34 @@ class ScenarioContext(BaseModel):
     duration_s: float
     period_s: float
     federates: dict[str, str] = Field(description="Federate name -> kind, for wiring.")
+    outputs: dict[str, list[str]] = Field(
+        default_factory=dict, description="Federate name -> the ports its kind always "
+        "publishes (`FederateWrapper.outputs`), so peers wire by port, not by kind.")
     output_dir: str
+
+
+class RunFacts:
+    """What the federates of a run state about it (`FederateWrapper.run_facts`), computed
+    on first use."""
+
+    def __init__(self, stated: dict[str, dict[str, Any]]):
+        self._stated = stated  # federate name -> {key: value or function}
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def get(self, key: str) -> list[tuple[str, Any]]:
+        """(federate name, value) of every federate stating `key`, in scenario order."""
+        out = []
+        for name, facts in self._stated.items():
+            if key in facts:
+                if (name, key) not in self._cache:
+                    value = facts[key]
+                    self._cache[name, key] = value() if callable(value) else value
+                out.append((name, self._cache[name, key]))
+        return out
+
+    def of(self, name: str, key: str) -> Any | None:
+        """The value federate `name` states for `key` (None if it states none)."""
+        return next((v for n, v in self.get(key) if n == name), None)
 
 
 class FederateWrapper:
@@ -283,6 +358,14 @@ class FederateWrapper:
 
     kind: ClassVar[str] = ""
     config_model: ClassVar[type[BaseModel]] = BaseModel
+    phase: ClassVar[int] = PHASES["devices"]
+    """Order inside a time step (see PHASES); a scenario may override it per federate."""
+    long_steps: ClassVar[bool] = False
+    """Its steps are long solves (an optimisation) that pace the whole federation."""
+    clock_port: ClassVar[str | None] = None
+    """A port whose clock the other federates follow (see `follow_slack_steps`)."""
+    outputs: ClassVar[tuple[str, ...]] = ()
+    """Ports this kind always publishes; peers find their sources by these names."""
 
     def __init__(self, runtime: RuntimeConfig, config: BaseModel):
         self.runtime = runtime
@@ -302,6 +385,34 @@ class FederateWrapper:
         return config
 
     @classmethod
+    def follow_slack_steps(cls, config: BaseModel, paced: bool) -> int:
+        """Steps the other federates may run ahead of this one's `clock_port` (0: they do
+        not follow it). `paced` is True when a federate with `long_steps` is in the run."""
+        return 0
+
+    @classmethod
+    def run_facts(cls, name: str, config: BaseModel) -> dict[str, Any]:
+        """Facts this federate states about the run for other kinds' `use_facts` (e.g. the
+        grid: `{"island": {...}}`); a value may be a function of no argument, computed only
+        if a peer asks. Kinds agree on a fact's name and shape, as on a payload; none
+        imports another."""
+        return {}
+
+    @classmethod
+    def use_facts(cls, name: str, config: BaseModel, facts: RunFacts) -> BaseModel:
+        """Check this federate against the rest of the run and fill what depends on it
+        (after every federate's `autowire`). Raise ValueError('<field>: why')."""
+        return config
+
+    @classmethod
+    def check(cls, name: str, config: BaseModel, context: ScenarioContext) -> None:
+        """Check, at compile time, what only the federate would otherwise find out when it
+        runs: open and parse every file it will read, check every bus or id it references
+        against the feeder. Raises ValueError whose message starts with the config field
+        path, e.g. "items[2].bus: '999' is not a bus of ieee123". Default: nothing to check.
+        """
+
+    @classmethod
     def report(cls, name: str, config: BaseModel, timeseries: Any, plots_dir: Any) -> dict:
         """Post-run metrics (and plots into `plots_dir`) of this federate.
 
@@ -309,6 +420,21 @@ class FederateWrapper:
         with signal = '<federate>.<field>'. Returns a JSON-able dict for metrics.json.
         """
         return {}
+
+    @classmethod
+    def counterfactual_variants(cls, name: str, config: BaseModel) -> dict[str, dict[str, Any]]:
+        """Variants of the scenario this federate implies for `gridfed run --counterfactual`:
+        variant name -> {`--set` key: value}, e.g. {"no_attack": {"<name>.attacks": []}}.
+        Same-named variants of several federates are merged. Default: none."""
+        return {}
+
+    @classmethod
+    def compare_variants(cls, name: str, config: BaseModel,
+                         runs: dict[str, dict[str, Any]]) -> tuple[dict, str] | None:
+        """Compare the counterfactual runs side by side: `runs` maps "main" and each variant
+        name to {"dir", "metrics", "timeseries", "config" (this federate's config in that
+        run, or None)}. Returns (JSON-able data, markdown) or None (no comparison)."""
+        return None
 
     def on_start(self, io: StepIO) -> None:
         """Called once before the federation starts executing: build the model here (its
@@ -385,6 +511,14 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
     clock = {"start": time.perf_counter()}
     fed = _create_federate(cfg)
     print(CREATED, flush=True)  # the runner waits for this: the core has bound its port
+    live = [True]  # the federate still exists (a stop may come after it was freed)
+
+    def stop_federation(signum: int) -> None:
+        """A stop signal ends a blocked time request at once: the federation errors out."""
+        if live[0]:
+            h.helicsFederateGlobalError(fed, 2, f"{cfg.name}: run stopped (signal {signum})")
+
+    on_stop_signal(stop_federation)
     io = StepIO(fed=fed, name=cfg.name)
     completed = False
     try:
@@ -420,8 +554,12 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
         return 0
     except BaseException as exc:  # noqa: BLE001 - any failure must take the federation down
         message = f"{cfg.name} failed at t={io.time}: {exc!r}"
-        print(message, file=sys.stderr)
-        traceback.print_exc(file=sys.stderr)
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        collateral = isinstance(exc, h.HelicsException | FederationStopped) or stopping()
+        print(f"{FAILED} " + json.dumps({"wall": time.time(), "t": io.time, "own": not (
+            interrupted or collateral), "error": message[:2000]}), file=sys.stderr, flush=True)
+        if not (interrupted or collateral):  # only its own failure needs the traceback
+            traceback.print_exc(file=sys.stderr)
         try:
             wrapper.on_stop(io, completed=False)
         except Exception:  # noqa: BLE001
@@ -430,19 +568,22 @@ def run(wrapper: FederateWrapper, trace: Path | None = None) -> int:
             h.helicsFederateGlobalError(fed, 1, message[:200])
         except Exception:  # noqa: BLE001
             pass
-        if isinstance(exc, KeyboardInterrupt):
+        if interrupted:
             return EXIT_INTERRUPTED
-        collateral = isinstance(exc, h.HelicsException | FederationStopped)
         return EXIT_COLLATERAL if collateral else EXIT_FAILED
     finally:
         try:
             if completed:
                 h.helicsFederateDisconnect(fed)
+            live[0] = False
             h.helicsFederateFree(fed)
         except Exception:  # noqa: BLE001
             pass
         h.helicsCloseLibrary()
         _log_timing(cfg.name, clock, io.step)
+        if io.wire:
+            print(f"gridfed wire counts {cfg.name}: {json.dumps(io.wire, sort_keys=True)}",
+                  flush=True)
 
 
 def _log_timing(name: str, clock: dict[str, float], steps: int) -> None:
@@ -468,6 +609,10 @@ class BrokerHandle:
     def wait(self, timeout_ms: int) -> bool:
         """Wait until every federate has disconnected; True if it happened in time."""
         return bool(h.helicsBrokerWaitForDisconnect(self._broker, timeout_ms))
+
+    def abort(self, message: str) -> None:
+        """End the federation now: every federate's pending HELICS call returns an error."""
+        h.helicsBrokerGlobalError(self._broker, 2, message.encode())  # binding wants bytes
 
     def close(self) -> None:
         h.helicsBrokerDisconnect(self._broker)

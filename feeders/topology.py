@@ -68,7 +68,8 @@ def _line_branches(t: FeederTables) -> list[_Branch]:
         else:
             z1, z0 = complex(row.r1, row.x1), complex(row.r0, row.x0)
             n = len(ph)
-            z = np.full((n, n), (z0 - z1) / 3.0) + np.eye(n) * z1
+            # as OpenDSS: a 1-phase line given by sequence data has self impedance z1
+            z = np.full((n, n), (z0 - z1) / 3.0 if n > 1 else 0.0) + np.eye(n) * z1
             z = z * row.length
         kind = "switch" if row.switch else "line"
         km = row.length * METERS[row.units] / 1000.0 if row.units in METERS else float("nan")

@@ -6,11 +6,19 @@ Prints 'gridfed-broker ready' once listening, then lives until every federate ha
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 
-from federates.process import die_with_parent, terminate_as_interrupt
+from federates.process import (
+    EXIT_STOPPED,
+    die_with_parent,
+    handle_stop_signals,
+    on_stop_signal,
+)
 
 READY = "gridfed-broker ready"
+ERROR_SEND_S = 0.3
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +34,7 @@ def main(argv: list[str]) -> int:
                         default="distributed")
     args = parser.parse_args(argv)
     die_with_parent()
-    terminate_as_interrupt()
+    handle_stop_signals()
     from federates.runtime import BrokerHandle, broker_init
 
     init = broker_init(args.host, args.port, args.key, args.name, args.federates, args.log_level,
@@ -39,14 +47,24 @@ def main(argv: list[str]) -> int:
     if not broker.connected():
         print(f"broker not listening on {args.host}:{args.port}", file=sys.stderr)
         return 3
+
+    def stop(signum: int) -> None:
+        """End the federation with an error (external federates included), then exit: a
+        graceful disconnect would wait for federates that may never come, and
+        helicsBrokerWaitForDisconnect ignores its timeout once the broker is in error."""
+        broker.abort(f"run stopped (signal {signum})")
+        threading.Event().wait(ERROR_SEND_S)  # HELICS sends the error on its own threads
+        print(f"broker stopped (signal {signum})", flush=True)
+        os._exit(EXIT_STOPPED)
+
+    on_stop_signal(stop)
     print(READY, flush=True)
     try:
         while not broker.wait(500):
             pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        broker.close()
+    except KeyboardInterrupt:  # the stop callback ends the process
+        threading.Event().wait()
+    broker.close()
     return 0
 
 

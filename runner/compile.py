@@ -16,18 +16,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from federates.registry import wrapper_class
-from federates.runtime import PHASES, Interfaces, Publication, RuntimeConfig, ScenarioContext
+from federates.runtime import (
+    Interfaces,
+    Publication,
+    RunFacts,
+    RuntimeConfig,
+    ScenarioContext,
+)
 from runner.schema import Scenario, ScenarioError, format_validation_error
-
-KIND_PHASE = {
-    "attacker": PHASES["attacker"],
-    "player": PHASES["devices"],
-    "iot": PHASES["devices"],
-    "grid": PHASES["grid"],
-    "market": PHASES["market"],
-    "resilience": PHASES["resilience"],
-    "recorder": PHASES["recorder"],
-}
 
 
 @dataclass
@@ -99,6 +95,8 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
         scenario=scenario.name, feeder=scenario.feeder, seed=scenario.seed,
         duration_s=scenario.duration, period_s=scenario.period,
         federates={name: spec.kind for name, spec in scenario.federates.items()},
+        outputs={name: list(wrapper_class(spec.kind).outputs)
+                 for name, spec in scenario.federates.items()},
         output_dir=str(output_dir),
     )
     compiled: list[CompiledFederate] = []
@@ -113,11 +111,17 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
             config = cls.autowire(name, config, context)
         except (ValueError, KeyError) as exc:
             raise ScenarioError(f"{scenario.name}: federates.{name}: {exc}") from None
+        try:
+            cls.check(name, config, context)
+        except ValueError as exc:  # the message starts with the config field path
+            raise ScenarioError(f"{scenario.name}: federates.{name}.config.{exc}") from None
+        except (KeyError, OSError) as exc:
+            raise ScenarioError(f"{scenario.name}: federates.{name}.config: {exc}") from None
         runtime = RuntimeConfig(
             name=name, broker_address=scenario.broker.host, broker_port=broker_port,
             broker_key=broker_key, core_type=scenario.broker.core_type,
             period=spec.period or scenario.period,
-            phase=spec.phase if spec.phase is not None else KIND_PHASE.get(spec.kind, 1),
+            phase=spec.phase if spec.phase is not None else cls.phase,
             stop_time=scenario.duration, log_level=scenario.broker.log_level,
         )
         compiled.append(CompiledFederate(name, spec.kind, runtime, config,
@@ -127,44 +131,28 @@ def compile_scenario(scenario: Scenario, output_dir: Path, broker_port: int,
 
         for fed in compiled:  # own ports, so HELICS does not hand out ports near the broker's
             fed.runtime.local_port = free_port(scenario.broker.host)
+    _use_facts(scenario, compiled)
     _wire_publications(scenario, compiled)
-    _follow_recorders(compiled)
+    _follow_clocks(compiled)
     _check_subscriptions(scenario, compiled)
-    _check_island(scenario, compiled)
     return Plan(scenario, scenario.broker.host, broker_port, broker_key, broker_name, compiled)
 
 
-def _check_island(scenario: Scenario, compiled: list[CompiledFederate]) -> None:
-    """An islanded grid needs islanded markets (same grid-forming bus and voltage) and
-    resilience managers that watch the grid-forming unit; and the other way round."""
-    grids = [f for f in compiled if f.kind == "grid"]
-    island = next((f for f in grids if f.config.island.enabled), None)
-
-    def fail(fed: CompiledFederate, field: str, why: str) -> None:
-        raise ScenarioError(f"{scenario.name}: federates.{fed.name}.config.{field}: {why}")
-
+def _use_facts(scenario: Scenario, compiled: list[CompiledFederate]) -> None:
+    """Each kind checks itself against, and completes itself from, what the others state
+    about the run (`run_facts` / `use_facts`)."""
+    facts = RunFacts({fed.name: wrapper_class(fed.kind).run_facts(fed.name, fed.config)
+                      for fed in compiled})
     for fed in compiled:
-        if fed.kind == "market":
-            primary = fed.config.primary
-            if island is None:
-                if primary.islanded and grids:
-                    fail(fed, "primary.islanded", "the grid is not islanded (set "
-                         f"federates.{grids[0].name}.config.island.enabled)")
-                continue
-            where = f"federates.{island.name}.config.island"
-            if not primary.islanded:
-                fail(fed, "primary.islanded", f"must be true: {where}.enabled is true")
-            gf, isl = primary.grid_forming, island.config.island
-            if isl.former_bus and gf.bus and gf.bus.lower() != isl.former_bus.lower():
-                fail(fed, "primary.grid_forming.bus", f"{gf.bus!r} differs from "
-                     f"{where}.former_bus {isl.former_bus!r}")
-            if abs(gf.v_pu - isl.v_pu) > 1e-9:
-                fail(fed, "primary.grid_forming.v_pu", f"{gf.v_pu} differs from "
-                     f"{where}.v_pu {isl.v_pu}")
-        elif fed.kind == "resilience" and island is not None and \
-                fed.config.watch != "grid_forming":
-            fail(fed, "watch", f"must be 'grid_forming': federates.{island.name} runs "
-                 "islanded, so the PCC import is always 0")
+        cls = wrapper_class(fed.kind)
+        try:
+            config = cls.use_facts(fed.name, fed.config, facts)
+        except (ValueError, KeyError) as exc:
+            raise ScenarioError(
+                f"{scenario.name}: federates.{fed.name}.config.{exc}") from None
+        if config is not fed.config:
+            fed.config = config
+            fed.interfaces = cls.interfaces(fed.runtime, config)
 
 
 def _publications(compiled: list[CompiledFederate]) -> dict[str, Publication]:
@@ -187,34 +175,19 @@ def _wire_publications(scenario: Scenario, compiled: list[CompiledFederate]) -> 
         fed.interfaces = cls.interfaces(fed.runtime, fed.config)
 
 
-DEFAULT_SLACK_STEPS = 10
-
-
-def _follow_recorders(compiled: list[CompiledFederate]) -> None:
-    """Every federate waits on each recorder's clock, delayed by the recorder's slack.
-
-    HELICS values have no back-pressure: a recorder slower than the federation (a fast grid
-    stepping alone) falls behind, and a failure loses everything it has not consumed. With
-    the follow, the others run at most `slack_steps` steps ahead of it (so they and the
-    recorder still work in parallel) and a failure loses at most that many steps. The
-    follow closes a loop through every federate; with distributed time negotiation, the
-    federates waiting in it exchange timing messages continuously while one of them
-    computes long steps (a market clearing), so runs with a market go without it (the
-    market paces them far below the recorder's speed).
-    """
-    has_market = any(fed.kind == "market" for fed in compiled)
+def _follow_clocks(compiled: list[CompiledFederate]) -> None:
+    """Every federate follows the clock of each federate that asks for it (the recorder),
+    delayed by that federate's slack (`FederateWrapper.follow_slack_steps`)."""
+    paced = any(wrapper_class(fed.kind).long_steps for fed in compiled)
     clocks = []
     for fed in compiled:
-        if fed.kind != "recorder":
-            continue
-        slack = fed.config.slack_steps  # type: ignore[attr-defined]
-        if slack is None:
-            slack = 0 if has_market else DEFAULT_SLACK_STEPS
+        cls = wrapper_class(fed.kind)
+        slack = cls.follow_slack_steps(fed.config, paced) if cls.clock_port else 0
         if slack > 0:
-            clocks.append(f"{fed.name}/clock")
+            clocks.append(f"{fed.name}/{cls.clock_port}")
             fed.runtime.output_delay = slack * fed.runtime.period
-    for fed in compiled:
-        if fed.kind != "recorder":
+    for fed in compiled:  # a federate with a clock of its own follows none
+        if not wrapper_class(fed.kind).clock_port:
             fed.runtime.follow = list(clocks)
 
 

@@ -1,21 +1,21 @@
-"""`gridfed run --counterfactual`: the attacked run, then the same scenario without mitigation
-and without the attack, compared window by window.
+"""`gridfed run --counterfactual`: the scenario, then its counterfactual variants, compared.
 
-The variants are the validated scenario plus `--set` overrides (recorded in each variant's
-`scenario.yaml`): every resilience federate switched to detect-only (`mitigation=false`) for
-`no_mitigation`, every attacker's schedule emptied (`attacks=[]`) for `no_attack`; the
-attacker federate itself stays, so the federation, its wiring and its time ordering are the
-same in all three runs. With `--jobs N` (default: one per RUN_CORES cores) up to N runs go
-at once, the variants as child runs beside the attacked run; otherwise (and always with
-`--external` or `--dry-run`) one after the other. Each run has its own broker, port and key:
+The variants come from the scenario's federates: each kind's wrapper declares the variants
+it implies (`FederateWrapper.counterfactual_variants`: variant name -> `--set` overrides;
+e.g. a resilience manager implies a run without mitigation, an attacker a run without the
+attack), merged by name. Each variant is the validated scenario plus those overrides
+(recorded in its `scenario.yaml`), so the federation, its wiring and its time ordering stay
+those of the main run. With `--jobs N` (default: one per RUN_CORES cores) up to N runs go at
+once, the variants as child runs beside the main run (runner/variants.py); otherwise (and
+always with `--external` or `--dry-run`) one after the other. Each run has its own broker,
+port and key:
 
-    <out>/                              the attacked, mitigated run (as without the option)
-    <out>/counterfactual/no_mitigation/ a full results folder
-    <out>/counterfactual/no_attack/     a full results folder
+    <out>/                              the main run (as without the option)
+    <out>/counterfactual/<variant>/     a full results folder per variant
     <out>/comparison.md, comparison.json
 
-The comparison uses the attacked run's windows (pre-attack, post-attack before mitigation,
-after mitigation) on all three time series, so the columns compare like with like.
+The comparison is written by the first federate whose kind compares variants
+(`FederateWrapper.compare_variants`), from the runs' metrics, series and configs.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 
 from federates.registry import wrapper_class
+from federates.runtime import FederateWrapper
 from runner.compile import compile_scenario
 from runner.report import write_run_report
 from runner.results import make_run_dir, read_timeseries, regenerate
 from runner.schema import Scenario, ScenarioError, find_scenario, load_scenario
-from runner.variants import VariantRun, finish, start_variant
+from runner.variants import VariantRun, declared_variants, finish, start_variant
 
 if TYPE_CHECKING:
     from runner.session import RunRequest
@@ -44,32 +44,17 @@ SUBDIR = "counterfactual"
 RUN_CORES = 4  # a run keeps ~1 core busy and its HELICS traffic ~1 more (measured: 20 s of
 # wall time, 18 s user + 14 s system CPU for attack_2b), so concurrent runs only pay off
 # with ~4 cores per extra run; on 2 cores three runs side by side took longer than in turn
-RUNS = {"main": "Attack + mitigation", "no_mitigation": "No mitigation",
-        "no_attack": "No attack"}
-WINDOWS = {"pre_attack": "Pre-attack", "post_attack": "Post-attack, before mitigation",
-           "mitigated": "After mitigation"}
-ROWS = (("PCC import [kW]", "pcc_import_kw"), ("Total cost (market) [$]", "total_cost"),
-        ("Total load [kW]", "total_load_kw"), ("Min voltage [pu]", "v_min_pu"),
-        ("Max voltage [pu]", "v_max_pu"),
-        ("ANSI A violations [node-steps]", "ansi_a_violation_node_steps"))
-ISLAND_ROWS = (("Grid-forming output (islanded) [kW]", "grid_forming_kw"),)
-
-
-def _kind(spec_kind: str) -> str:
-    return wrapper_class(spec_kind).kind
 
 
 def variant_overrides(scenario: Scenario) -> dict[str, list[str]]:
     """The `--set` items that turn the scenario into each counterfactual variant."""
-    managers = [n for n, s in scenario.federates.items() if _kind(s.kind) == "resilience"]
-    attackers = [n for n, s in scenario.federates.items() if _kind(s.kind) == "attacker"]
-    if not managers or not attackers:
-        raise ScenarioError(f"{scenario.name}: --counterfactual needs a resilience federate "
-                            f"and an attacker (found {managers or 'no resilience'}, "
-                            f"{attackers or 'no attacker'})")
+    variants = declared_variants(scenario)
+    if not variants:
+        raise ScenarioError(f"{scenario.name}: --counterfactual needs a federate whose kind "
+                            "declares counterfactual variants (none of "
+                            f"{sorted({s.kind for s in scenario.federates.values()})} does)")
     free_port = ["broker.port=null"]  # each variant gets its own free broker port
-    return {"no_mitigation": [*free_port, *(f"{n}.mitigation=false" for n in managers)],
-            "no_attack": [*free_port, *(f"{n}.attacks=[]" for n in attackers)]}
+    return {name: [*free_port, *items] for name, items in variants.items()}
 
 
 def _check_compiles(variant: Scenario) -> None:
@@ -130,121 +115,53 @@ def execute_counterfactual(request: RunRequest, console: Console) -> int:
 
 # ---------------------------------------------------------------------- comparison
 def run_dirs(out: Path) -> dict[str, Path]:
-    return {"main": out, **{n: out / SUBDIR / n for n in ("no_mitigation", "no_attack")}}
+    """The main run and every variant found in its folder."""
+    variants = sorted(p for p in (out / SUBDIR).iterdir() if p.is_dir()) \
+        if (out / SUBDIR).is_dir() else []
+    return {"main": out, **{p.name: p for p in variants}}
 
 
-def _manager(run_dir: Path) -> tuple[str, Any] | None:
-    """(name, config) of the run's resilience federate, from its compiled configs."""
-    from federates.resilience.config import ResilienceConfig
-
+def _comparer(run_dir: Path) -> tuple[str, type[FederateWrapper]] | None:
+    """(name, wrapper class) of the run's first federate whose kind compares variants."""
     for cfg in sorted((run_dir / "configs").glob("*.json")):
-        spec = json.loads(cfg.read_text())
-        if wrapper_class(spec["kind"]).kind == "resilience":
-            return cfg.stem, ResilienceConfig.model_validate(spec["config"])
+        cls = wrapper_class(json.loads(cfg.read_text())["kind"])
+        if cls.compare_variants.__func__ is not FederateWrapper.compare_variants.__func__:
+            return cfg.stem, cls
     return None
 
 
-def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
+def _run_data(run_dir: Path, name: str, cls: type[FederateWrapper]) -> dict[str, Any]:
+    """What a kind's comparison reads of one run: metrics, series, its own config."""
+    metrics_path, cfg = run_dir / "metrics.json", run_dir / "configs" / f"{name}.json"
+    config = cls.config_model.model_validate(json.loads(cfg.read_text())["config"]) \
+        if cfg.exists() else None
+    return {"dir": run_dir,
+            "metrics": json.loads(metrics_path.read_text()) if metrics_path.exists() else {},
+            "timeseries": read_timeseries(run_dir), "config": config}
 
 
-def run_summary(run_dir: Path, windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
-    """One run's window statistics (on the given windows) and its manager's events."""
-    from federates.resilience.report import report_signals, window_stats
-
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    out: dict[str, Any] = {"dir": str(run_dir), "status": metrics.get("status", "missing"),
-                           "complete": bool(metrics.get("complete"))}
-    found = _manager(run_dir) if (run_dir / "configs").is_dir() else None
-    ts = read_timeseries(run_dir)
-    if found is None or ts.empty:
-        return out
-    name, config = found
-    sig = report_signals(name, config, ts)
-    out["windows"] = {k: window_stats(ts, lo, hi, sig) for k, (lo, hi) in windows.items()}
-    detected = _scalar(ts, f"{name}.detected")
-    on = detected[detected > 0]
-    updates = _scalar(ts, f"{name}.updates")
-    out["detection_time_s"] = float(on.index[0]) if len(on) else None
-    out["coefficient_updates"] = int(updates.max()) if len(updates) else 0
-    return out
-
-
-def compare(out: Path) -> dict[str, Any]:
-    """The three runs side by side on the attacked run's windows."""
-    main = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() \
-        else {}
-    found = _manager(out)
-    rm = main.get("federates", {}).get(found[0], {}) if found else {}
-    spans = {k: (w["from_s"], w["to_s"]) for k, w in (rm.get("windows") or {}).items()}
-    return {"scenario": main.get("scenario"), "manager": found[0] if found else None,
-            "attack_start_s": rm.get("attack_start_s"), "attack_end_s": rm.get("attack_end_s"),
-            "windows": {k: {"from_s": lo, "to_s": hi} for k, (lo, hi) in spans.items()},
-            "runs": {k: run_summary(d, spans) for k, d in run_dirs(out).items()}}
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or isinstance(value, int):
-        return str(value)
-    return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
-
-
-def _folders() -> list[tuple[str, str, str]]:
-    """(run key, column label, folder relative to the attacked run's folder)."""
-    return [(k, label, "." if k == "main" else f"{SUBDIR}/{k}") for k, label in RUNS.items()]
-
-
-def comparison_markdown(data: dict[str, Any]) -> str:
-    runs = data["runs"]
-    head = "| | " + " | ".join(RUNS.values()) + " |"
-    rule = "|---" * (len(RUNS) + 1) + "|"
-    end = data.get("attack_end_s")
-    lines = [f"# Counterfactual comparison: {data.get('scenario')}", "",
-             "Runs: " + "; ".join(f"{label} `{folder}` ({runs[k]['status']})"
-                                  for k, label, folder in _folders()) + ".",
-             "Windows are the attacked run's; attack from "
-             f"{_cell(data.get('attack_start_s'))} s to "
-             f"{'the end of the run' if end is None else f'{_cell(end)} s'}.",
-             ""]
-    if not data["windows"]:
-        return "\n".join(lines + ["The attacked run recorded no attack window.", ""])
-    for key, label in WINDOWS.items():
-        w = data["windows"].get(key)
-        if w is None:
-            continue
-        lines += [f"## {label} [{w['from_s']:g}, {w['to_s']:g}) s", "", head, rule]
-        for row_label, row in (*ROWS[:1], *ISLAND_ROWS, *ROWS[1:]):
-            values = [runs[k].get("windows", {}).get(key, {}).get(row) for k in RUNS]
-            if (row_label, row) in ISLAND_ROWS and all(v is None for v in values):
-                continue
-            cells = [_cell(v) for v in values]
-            lines.append(f"| {row_label} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += ["## Resilience manager", "", head, rule]
-    for row_label, row in (("Detection time [s]", "detection_time_s"),
-                           ("Coefficient updates sent", "coefficient_updates")):
-        lines.append(f"| {row_label} | " + " | ".join(_cell(runs[k].get(row)) for k in RUNS)
-                     + " |")
-    return "\n".join(lines) + "\n"
-
-
-def write_comparison(out: Path) -> Path:
-    """Write `comparison.json` and `comparison.md` into the attacked run's folder."""
-    data = compare(out)
+def write_comparison(out: Path) -> Path | None:
+    """Write `comparison.json` and `comparison.md` into the main run's folder."""
+    found = _comparer(out) if (out / "configs").is_dir() else None
+    if found is None:
+        return None
+    name, cls = found
+    runs = {k: _run_data(d, name, cls) for k, d in run_dirs(out).items()}
+    result = cls.compare_variants(name, cls.config_model.model_validate(
+        json.loads((out / "configs" / f"{name}.json").read_text())["config"]), runs)
+    if result is None:
+        return None
+    data, markdown = result
     (out / "comparison.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     path = out / "comparison.md"
-    path.write_text(comparison_markdown(data))
+    path.write_text(markdown)
     return path
 
 
-
-def finish_comparison(out: Path) -> Path:
-    """Recompute the attacked run's metrics and report -- its resilience report now finds the
-    no-attack run and checks the targets against it too -- and write the comparison."""
+def finish_comparison(out: Path) -> Path | None:
+    """Recompute the main run's metrics and report -- a kind's report may read its
+    variants (the resilience targets against the no-attack run) -- and write the
+    comparison."""
     regenerate(out)
     path = write_comparison(out)
     write_run_report(out, json.loads((out / "metrics.json").read_text()))

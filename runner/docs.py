@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from federates.messages import ALL_PAYLOADS
-from federates.registry import KINDS, wrapper_class
-from federates.runtime import RuntimeConfig
+from federates.registry import known_kinds, wrapper_class
+from federates.runtime import RuntimeConfig, ScenarioContext
+from runner.reference import cell, type_name
+
+# a shipped feeder for kinds whose ports depend on it (one endpoint per bus of a population)
+EXAMPLE = ScenarioContext(scenario="example", feeder="ieee123", seed=1, duration_s=3600,
+                          period_s=60, federates={}, output_dir="results/example")
 
 HEADER = """# gridfed interfaces
 
@@ -22,20 +25,15 @@ per unit of the node's nominal line-to-neutral voltage.
 """
 
 
-def _type_name(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "").replace("federates.messages.", "")
-    return text.replace("<class '", "").replace("'>", "")
-
-
 def payload_section() -> list[str]:
     lines = ["## Payloads", ""]
     for model in ALL_PAYLOADS:
-        doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+        doc = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
         lines += [f"### {model.__name__}", "", doc, "", "| field | type | description |",
                   "|---|---|---|"]
         for name, field in model.model_fields.items():
-            desc = (field.description or "").replace("|", "\\|")
-            lines.append(f"| `{name}` | `{_type_name(field.annotation)}` | {desc} |")
+            lines.append(f"| `{name}` | {cell(type_name(field.annotation))} | "
+                         f"{cell(field.description or '')} |")
         lines.append("")
     return lines
 
@@ -45,7 +43,7 @@ def federate_section() -> list[str]:
              "Ports with a default configuration; kinds whose ports depend on the scenario "
              "(one endpoint per SMO, one subscription per source) say so in their description.",
              ""]
-    for kind in KINDS:
+    for kind in known_kinds():
         try:
             cls = wrapper_class(kind)
         except (ImportError, KeyError):
@@ -53,17 +51,24 @@ def federate_section() -> list[str]:
         doc = " ".join((cls.__doc__ or "").split())
         lines += [f"### `{kind}`", "", doc, ""]
         try:
-            interfaces = cls.interfaces(RuntimeConfig(name=kind), cls.config_model())
+            config = cls.autowire(kind, cls.config_model(), EXAMPLE)
+            interfaces = cls.interfaces(RuntimeConfig(name=kind), config)
         except Exception:  # noqa: BLE001 - ports depend on a scenario-specific config
             lines += ["(ports depend on the scenario's configuration)", ""]
             continue
         rows = [(f"`{kind}/{p.port}`", "publication", p.type, p.payload or "-", p.units)
                 for p in interfaces.publications]
-        rows += [(f"`{kind}/{e.port}`", "endpoint", "message", e.payload or "-", "")
-                 for e in interfaces.endpoints]
+        groups: dict[str, list] = {}
+        for e in interfaces.endpoints:  # sp_1, sp_7, ...: one row for the family
+            family = e.port.split("_")[0] + "_<bus>" if "_" in e.port else e.port
+            groups.setdefault(family, []).append(e)
+        for family, members in groups.items():
+            count = f" ({len(members)}, one per bus)" if len(members) > 1 else ""
+            rows.append((f"`{kind}/{family}`{count}", "endpoint", "message",
+                         members[0].payload or "-", ""))
         if rows:
             lines += ["| name | interface | type | payload | units |", "|---|---|---|---|---|"]
-            lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+            lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
             lines.append("")
     return lines
 

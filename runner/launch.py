@@ -1,14 +1,18 @@
 """Start a run's broker and federates as child processes and watch them.
 
-One failing federate, a wall-clock timeout or Ctrl-C stops the whole federation: every
-child runs in its own process group and receives SIGTERM, then SIGKILL; children also
-die with the runner (PR_SET_PDEATHSIG). Nothing survives the run, and the broker's port
-is free again when `run_federation` returns.
+One failing federate, a wall-clock timeout, Ctrl-C, SIGTERM or SIGHUP stops the whole
+federation: every live child receives SIGTERM at once (the broker and each federate raise
+a HELICS error that ends every pending time request, so simulated time stops there) and
+leaves by itself within `federates.process.STOP_GRACE_S`; SIGKILL only after
+`KILL_AFTER_S`. Children also die with the runner whatever kills it (PR_SET_PDEATHSIG),
+so nothing survives the run and the broker's port is free again when `run_federation`
+returns. The first federate that failed by its own error is the one named.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -19,14 +23,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-from federates.runtime import CREATED, EXIT_FAILED
+from federates.process import RUNNER_PID, STOP_GRACE_S, STOP_SIGNALS, StopRequested
+from federates.runtime import CREATED, FAILED
 from runner.broker import READY
-from runner.compile import Plan
+
+if TYPE_CHECKING:  # annotations only: compile uses this module's free_port
+    from runner.compile import Plan
 
 POLL_S = 0.05
-TERM_GRACE_S = 5.0
+FAIL_GRACE_S = 2.0  # after a failure, the others leave on their own (HELICS error) in this
+KILL_AFTER_S = STOP_GRACE_S + 1.0  # SIGTERM -> SIGKILL, only if a child ignored its stop
 BROKER_START_S = 20.0
+# (args after `python`, log file, environment) -> a started child with Popen's poll/wait/pid
+Spawn = Callable[[list[str], IO[bytes], dict[str, str]], Any]
+LOCK_WAIT_S = 60.0  # a run never waits longer than this for another run's port choice
 
 
 def free_port(host: str = "127.0.0.1", span: int = 1) -> int:
@@ -59,6 +71,8 @@ class Outcome:
     failed: str | None = None
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     message: str = ""
+    stop_s: float | None = None  # from the stop's cause (signal, timeout, first failure)
+    # to every child process gone [s]
 
     @property
     def ok(self) -> bool:
@@ -67,15 +81,32 @@ class Outcome:
 
 class PortLock:
     """Machine-wide lock held from choosing ports until every core of the run has bound its
-    port, so two gridfed runs started together never pick the same free port."""
+    port, so two gridfed runs started together never pick the same free port.
+
+    An flock ends with its holder, so a crashed run never blocks the others; a live run
+    holds it for seconds, and a run that waited `LOCK_WAIT_S` goes on without it (its ports
+    are still free ones, only not reserved)."""
 
     def __init__(self) -> None:
         self._file = None
 
-    def acquire(self) -> None:
+    def acquire(self, wait_s: float = LOCK_WAIT_S) -> bool:
         path = Path(tempfile.gettempdir()) / "gridfed-ports.lock"
-        self._file = open(path, "a")  # noqa: SIM115 - held until release()
-        fcntl.flock(self._file, fcntl.LOCK_EX)
+        try:
+            self._file = open(path, "a")  # noqa: SIM115 - held until release()
+        except OSError:  # another user's lock file: go on unlocked
+            return False
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._file.close()
+                    self._file = None
+                    return False
+                time.sleep(POLL_S)
 
     def release(self) -> None:
         if self._file is not None:
@@ -108,11 +139,27 @@ def tail(path: Path, lines: int = 25) -> str:
         return "(no log)"
 
 
+def failure_record(log: Path) -> dict | None:
+    """The failure line a federate printed (runtime.FAILED), or None."""
+    try:
+        text = log.read_text(errors="replace")
+    except FileNotFoundError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(FAILED + " "):
+            try:
+                return json.loads(line[len(FAILED) + 1:])
+            except ValueError:
+                return None
+    return None
+
+
 class Federation:
     """The child processes of one run."""
 
-    def __init__(self, plan: Plan, run_dir: Path):
+    def __init__(self, plan: Plan, run_dir: Path, spawn: Spawn | None = None):
         self.plan = plan
+        self.spawn = spawn  # None: `python ARGS` as a new process (see runner/sweep/fork.py)
         self.run_dir = run_dir
         self.logs = run_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -125,11 +172,12 @@ class Federation:
         # GRIDFED_RUN_DIR variable tags every process of this run.
         path = os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=path,
-                   GRIDFED_RUN_DIR=str(self.run_dir))
-        # Ctrl-C / SIGTERM wait until the child is registered, so none escapes stop().
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+                   GRIDFED_RUN_DIR=str(self.run_dir), **{RUNNER_PID: str(os.getpid())})
+        # A stop signal waits until the child is registered, so none escapes stop(). The
+        # child inherits this mask and unblocks the signals first thing (process.py).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            proc = subprocess.Popen(
+            proc = self.spawn(args, log, env) if self.spawn is not None else subprocess.Popen(
                 [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, env=env,
             )
@@ -164,9 +212,9 @@ class Federation:
             self._spawn(fed.name, ["-m", "federates", str(self.run_dir / "configs" /
                                                             f"{fed.name}.json")])
 
-    def wait_created(self, timeout_s: float = BROKER_START_S * 3) -> None:
-        """Wait until every federate's core exists (its port is bound) or one has exited."""
-        deadline = time.monotonic() + timeout_s
+    def wait_created(self, deadline: float) -> None:
+        """Wait until every federate's core exists (its port is bound) or one has exited,
+        at most until `deadline` (time.monotonic)."""
         pending = {f.name for f in self.plan.federates}
         while pending and time.monotonic() < deadline:
             for name in list(pending):
@@ -177,52 +225,71 @@ class Federation:
             if pending:
                 time.sleep(POLL_S)
 
-    def watch(self, timeout_s: float, on_tick: Callable[[], None] | None = None) -> Outcome:
-        start = time.monotonic()
+    def watch(self, timeout_s: float, on_tick: Callable[[], None] | None = None,
+              start: float | None = None) -> Outcome:
+        """Watch the run to its end; the wall-clock limit counts from `start` (default: now)."""
+        start = time.monotonic() if start is None else start
         names = [f.name for f in self.plan.federates]
         try:
             while True:
                 codes = {n: self.procs[n].poll() for n in names}
-                failed = [n for n, c in codes.items() if c not in (None, 0)]
-                broker_code = self.procs["broker"].poll()
-                if failed:
-                    # collateral exits (3) can come first: let everyone leave, then blame
-                    self._let_exit(TERM_GRACE_S)
-                    codes = {n: self.procs[n].poll() for n in names}
-                    culprit = next((n for n in names if codes[n] == EXIT_FAILED), failed[0])
-                    return self._fail("failed", culprit, start, f"{culprit} exited with "
-                                      f"code {codes[culprit]}")
+                if any(c not in (None, 0) for c in codes.values()):
+                    return self._failed(start)
                 if all(c == 0 for c in codes.values()):
-                    self._wait_broker(start)
+                    self._wait_broker()
                     return Outcome("ok", time.monotonic() - start, exit_codes=self.exit_codes())
+                broker_code = self.procs["broker"].poll()
                 if broker_code not in (None, 0):
                     return self._fail("failed", "broker", start,
                                       f"broker exited with code {broker_code}")
                 if time.monotonic() - start > timeout_s:
                     return self._fail("timeout", None, start,
-                                      f"wall-clock timeout after {timeout_s:.0f} s")
+                                      f"wall-clock timeout after {timeout_s:g} s")
                 if on_tick:
                     on_tick()
                 time.sleep(POLL_S)
-        except KeyboardInterrupt:
-            return self._fail("interrupted", None, start, "interrupted by the user")
+        except KeyboardInterrupt as exc:
+            return self._fail("interrupted", None, start, stop_message(exc))
 
-    def _wait_broker(self, start: float) -> None:
+    def _failed(self, start: float) -> Outcome:
+        """A federate exited with an error: the others leave on their own (its HELICS error
+        ended their time requests); name the first that failed by its own error."""
+        detected = time.time()
+        self._let_exit(FAIL_GRACE_S)
+        self.stop()
+        culprit, error, wall = self.first_failure()
+        code = self.procs[culprit].returncode
+        message = f"{culprit} exited with code {code}" + (f": {error}" if error else "")
+        return Outcome("failed", time.monotonic() - start, failed=culprit,
+                       exit_codes=self.exit_codes(), message=message,
+                       stop_s=time.time() - min(wall or detected, detected))
+
+    def first_failure(self) -> tuple[str, str, float | None]:
+        """(name, error, wall clock) of the federate whose own error came first; else of the
+        earliest failure HELICS reported; else of the first non-zero exit code."""
+        records = {n: failure_record(self.logs / f"{n}.log") for n in self.procs}
+        found = [(not r.get("own", False), r.get("wall", 0.0), n, r.get("error", ""))
+                 for n, r in records.items() if r]
+        if found:
+            _, wall, name, error = min(found)
+            return name, error, wall
+        failed = [n for n, p in self.procs.items() if p.returncode not in (None, 0)]
+        return (failed or list(self.procs))[0], "", None
+
+    def _wait_broker(self) -> None:
         try:
-            self.procs["broker"].wait(timeout=TERM_GRACE_S)
+            self.procs["broker"].wait(timeout=KILL_AFTER_S)
         except subprocess.TimeoutExpired:
             self.stop()
 
     def _fail(self, status: str, failed: str | None, start: float, message: str) -> Outcome:
-        if status == "failed":
-            self._let_exit(TERM_GRACE_S)
+        cause = time.monotonic()
         self.stop()
         return Outcome(status, time.monotonic() - start, failed=failed,
-                       exit_codes=self.exit_codes(), message=message)
+                       exit_codes=self.exit_codes(), message=message,
+                       stop_s=time.monotonic() - cause)
 
     def _let_exit(self, grace_s: float) -> None:
-        """A failing federate raised a HELICS global error: the others leave on their own
-        (and flush what they hold) unless they are stuck; wait for that a little."""
         deadline = time.monotonic() + grace_s
         for proc in self.procs.values():
             try:
@@ -234,24 +301,31 @@ class Federation:
         return {n: p.returncode for n, p in self.procs.items()}
 
     def stop(self) -> None:
-        """SIGTERM every live child's process group, then SIGKILL what is left."""
-        live = [p for p in self.procs.values() if p.poll() is None]
-        for proc in live:
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + TERM_GRACE_S
-        for proc in live:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+        """SIGTERM every live child at once, SIGKILL what is left after KILL_AFTER_S.
+
+        Further stop signals to the runner are ignored meanwhile (the stop is bounded)."""
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+        try:
+            live = [p for p in self.procs.values() if p.poll() is None]
+            for proc in live:
+                _signal_group(proc, signal.SIGTERM)
+            deadline = time.monotonic() + KILL_AFTER_S
+            for proc in live:
+                try:
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    _signal_group(proc, signal.SIGKILL)
+                    proc.wait()
+            for proc in self.procs.values():  # grandchildren of a group that exited cleanly
                 _signal_group(proc, signal.SIGKILL)
-                proc.wait()
-        for proc in self.procs.values():  # grandchildren of a group that exited cleanly
-            _signal_group(proc, signal.SIGKILL)
-        self._kill_stragglers()
+            self._kill_stragglers()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _kill_stragglers(self) -> None:
         """Last line of defence: kill any process still tagged with this run's folder."""
-        deadline = time.monotonic() + TERM_GRACE_S
+        deadline = time.monotonic() + KILL_AFTER_S
         while (pids := run_processes(self.run_dir)) and time.monotonic() < deadline:
             for pid in pids:
                 try:
@@ -259,6 +333,13 @@ class Federation:
                 except ProcessLookupError:
                     pass
             time.sleep(POLL_S)
+
+
+def stop_message(exc: BaseException) -> str:
+    """Why a run was interrupted: the signal's name, or Ctrl-C."""
+    if isinstance(exc, StopRequested) and exc.signum != signal.SIGINT:
+        return f"stopped by {signal.Signals(exc.signum).name}"
+    return "interrupted by the user (Ctrl-C)"
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -271,28 +352,32 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 def run_federation(plan: Plan, run_dir: Path, timeout_s: float,
                    on_tick: Callable[[], None] | None = None,
                    on_broker_ready: Callable[[], None] | None = None,
-                   on_started: Callable[[], None] | None = None) -> Outcome:
+                   on_started: Callable[[], None] | None = None,
+                   spawn: Spawn | None = None) -> Outcome:
     """Start broker and federates of a compiled plan and watch them to the end.
 
-    `on_started` is called once every federate's core exists (its ports are bound).
+    `on_started` is called once every federate's core exists (its ports are bound);
+    `spawn` starts a child instead of `subprocess.Popen` (a sweep forks warm children).
     """
-    federation = Federation(plan, run_dir)
+    federation = Federation(plan, run_dir, spawn)
     start = time.monotonic()
     try:
         federation.start_broker()
         if on_broker_ready:
             on_broker_ready()
         federation.start_federates()
-        federation.wait_created()
+        federation.wait_created(min(start + timeout_s, time.monotonic() + BROKER_START_S * 3))
         if on_started:
             on_started()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        cause = time.monotonic()
         federation.stop()
-        return Outcome("interrupted", time.monotonic() - start, message="interrupted")
+        return Outcome("interrupted", time.monotonic() - start, message=stop_message(exc),
+                       exit_codes=federation.exit_codes(), stop_s=time.monotonic() - cause)
     except RuntimeError as exc:
         federation.stop()
         return Outcome("failed", time.monotonic() - start, failed="broker", message=str(exc),
                        exit_codes=federation.exit_codes())
-    outcome = federation.watch(timeout_s, on_tick)
+    outcome = federation.watch(timeout_s, on_tick, start)  # the limit covers the start-up
     outcome.wall_time_s = time.monotonic() - start
     return outcome

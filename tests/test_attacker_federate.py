@@ -8,7 +8,9 @@ from federates.attacker.federate import (
     filter_specs,
     link_endpoints,
 )
-from federates.runtime import RuntimeConfig, ScenarioContext
+from federates.iot.config import IotConfig
+from federates.iot.federate import IotFederate
+from federates.runtime import RunFacts, RuntimeConfig, ScenarioContext
 
 CONTEXT = ScenarioContext(scenario="t", feeder="ieee123", seed=0, duration_s=7200,
                           period_s=60, output_dir="/tmp",
@@ -22,8 +24,13 @@ def config(**attack) -> AttackerConfig:
 
 def test_autowire_finds_the_device_federate_and_its_population():
     cfg = AttackerFederate.autowire("att", config(targets={"mode": "most_vulnerable"}).model_copy(
-        update={"iot_config": {}}), CONTEXT)
+        update={"use_population": True}), CONTEXT)
     assert cfg.iot_federate == "houses" and cfg.attack_endpoint == "houses/attack"
+    assert cfg.feeder_data.buses == []  # filled from the population's stated facts
+    houses = IotFederate.autowire("houses", IotConfig(), CONTEXT)
+    facts = RunFacts({"houses": IotFederate.run_facts("houses", houses),
+                      "att": AttackerFederate.run_facts("att", cfg)})
+    cfg = AttackerFederate.use_facts("att", cfg, facts)
     data = cfg.feeder_data
     assert len(data.buses) == 85 and sum(len(a) for a in data.agents.values()) == 1008
     # ieee123_der: 880.84 kVA of PV and 865 kW of batteries
@@ -68,3 +75,13 @@ def test_attack_state_is_the_ground_truth():
     assert on.active == 1 and on.attacked == {"65": 1.0} and on.cut == {"65": 1.0}
     off = attack_state(plan, 1200.0, plan.links(1200.0))
     assert off.active == 0 and off.attacked == {} and off.cut == {}
+
+
+def test_population_targets_need_a_device_federate_stating_one():
+    cfg = config().model_copy(update={"use_population": True, "iot_federate": "nobody"})
+    try:
+        AttackerFederate.use_facts("att", cfg, RunFacts({"att": {}}))
+    except ValueError as exc:
+        assert str(exc).startswith("use_population: federate 'nobody'")
+    else:
+        raise AssertionError("accepted a population nobody states")

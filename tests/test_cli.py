@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from runner.docs import interfaces_markdown
+from runner.reference import reference_markdown
 from tests.conftest import REPO, gridfed
 
 
@@ -35,6 +36,21 @@ def test_schema_export_gives_valid_json_schemas(tmp_path):
 def test_interfaces_doc_is_up_to_date():
     committed = (REPO / "docs" / "interfaces.md").read_text()
     assert committed == interfaces_markdown(), "run `gridfed docs` and commit docs/interfaces.md"
+
+
+def test_reference_doc_is_up_to_date_and_describes_every_field():
+    committed = (REPO / "docs" / "reference.md").read_text()
+    assert committed == reference_markdown(), "run `gridfed docs` and commit docs/reference.md"
+    undescribed = [line.split("|")[1].strip() for line in committed.splitlines()
+                   if line.startswith("| `") and line.rstrip().endswith("|  |")]
+    assert undescribed == [], "fields without a description"
+
+
+def test_docs_writes_both_references_where_asked(tmp_path):
+    result = gridfed("docs", str(tmp_path / "d"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "d" / "interfaces.md").read_text() == interfaces_markdown()
+    assert (tmp_path / "d" / "reference.md").read_text() == reference_markdown()
 
 
 def test_unknown_scenario_name_is_reported():

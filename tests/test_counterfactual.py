@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from runner.counterfactual import RUNS, comparison_markdown, variant_overrides
+from federates.resilience.comparison import RUNS, comparison_markdown
+from runner.counterfactual import variant_overrides
 from runner.schema import Scenario, ScenarioError, load_scenario
 from tests.conftest import REPO, assert_clean, gridfed, interruptible, write_scenario
 
@@ -48,7 +49,7 @@ def test_variants_switch_off_mitigation_and_empty_the_schedule():
     assert no_attack.broker.port is None
     lone = Scenario.model_validate({"name": "x", "feeder": "ieee13", "duration": 60,
                                     "federates": {"grid": {"kind": "grid"}}})
-    with pytest.raises(ScenarioError, match="needs a resilience federate"):
+    with pytest.raises(ScenarioError, match="declares counterfactual variants"):
         variant_overrides(lone)
 
 

@@ -9,7 +9,7 @@ import time
 
 import pandas as pd
 
-from runner.compile import DEFAULT_SLACK_STEPS
+from federates.recorder.federate import DEFAULT_SLACK_STEPS
 from tests.conftest import REPO, assert_clean, gridfed, interruptible, write_scenario
 
 

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import feeders
+from federates.common.profiles import profile_values
 from federates.player.config import PlayerConfig
 from federates.player.model import PlayerModel
-from federates.player.profiles import profile_values
 from tests.conftest import REPO, assert_clean, gridfed, write_scenario
 
 PV = [{"bus": "48", "profile": "pv_clear_sky", "p_kw": -300.0},

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from federates.common.weather import builtin, from_csv
 from federates.iot import battery as bat
 from federates.iot import ev as evm
 from federates.iot import waterheater as wh
 from federates.iot.pv import PvParams, available_kw, pv_output
-from federates.iot.weather import builtin, from_csv
 
 
 def test_tank_step_matches_numerical_integration():

@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pandas as pd
 
+from federates.common.weather import builtin
 from federates.iot.agents import Coordinator
 from federates.iot.flex import Range, split, split_groups
 from federates.iot.model import PopulationModel
 from federates.iot.population import build
 from federates.iot.spec import PopulationSpec
-from federates.iot.weather import builtin
 from federates.messages import FlexibilityBid, Response, Setpoint, Telemetry
 
 LOADS = pd.DataFrame({"bus": ["1", "2", "3", "4"], "nodes": ["1", "2", "1.2.3", "3"],

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from federates.common.weather import builtin
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
 from federates.iot.federate import IotFederate, build_population, injections
 from federates.iot.model import PopulationModel
-from federates.iot.weather import builtin
 from federates.messages import InjectionSet
 from federates.registry import wrapper_class
 from federates.runtime import RuntimeConfig, ScenarioContext

@@ -39,18 +39,17 @@ class MarketHarness(FederateWrapper):
 
     def on_step(self, io: StepIO) -> None:
         iot = self.config.iot
-        for source, raw in io.messages("bids"):
-            data = json.loads(raw)
+        for source, msg in io.receive_from("bids", FlexibilityBid, Response):
             self.log["sources"].append(source)
-            if "period_start" in data:
-                bid = FlexibilityBid.model_validate(data)
+            if isinstance(msg, FlexibilityBid):
+                bid = msg
                 self.log["bids"].append([io.time, bid.smo, bid.p0_kw, bid.p_min_kw,
                                          bid.p_max_kw, bid.period_start, bid.period_end])
                 io.send("bids", f"{iot}/sp_{bid.smo}", Setpoint(
                     time=io.time, smo=bid.smo, period_start=bid.period_start,
                     period_end=bid.period_end, p_kw=bid.p_min_kw, q_kvar=0.0))
             else:
-                r = Response.model_validate(data)
+                r = msg
                 self.log["responses"].append([io.time, r.smo, r.scheduled_kw, r.achieved_kw])
         io.publish("setpoints_sent", float(len(self.log["bids"])))
         for t, action in ((T_ATTACK, "start"), (T_END, "stop")):

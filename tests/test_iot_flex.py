@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from federates.common.weather import builtin
 from federates.iot.agents import Coordinator
 from federates.iot.flex import Range, split, waterfill
 from federates.iot.model import PopulationModel
 from federates.iot.population import build
 from federates.iot.spec import PopulationSpec
-from federates.iot.weather import builtin
 from federates.messages import AttackCommand, Setpoint
 
 LOADS = pd.DataFrame({"bus": ["1", "2", "3"], "nodes": ["1", "2", "1.2.3"],

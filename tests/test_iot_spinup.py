@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from federates.common.weather import builtin
 from federates.iot.config import IotConfig
 from federates.iot.federate import build_population
 from federates.iot.model import PopulationModel, settled_model
-from federates.iot.weather import builtin
 
 SPEC = {"loads": [{"bus": "1", "nodes": "1", "kw": 120, "kvar": 60},
                   {"bus": "5", "nodes": "1.2.3", "kw": 240, "kvar": 120}],

@@ -69,7 +69,10 @@ def test_closed_form_matches_fine_numerical_integration(houses):
                                        for f in ("e11", "e12", "e21", "e22")))
         for _ in range(12):
             to, q_hvac = rng.uniform(20, 38), rng.choice([0.0, -9.0])
-            qa, qm = th.split_gains(np.array([q_hvac]), np.array([1.0]), np.array([2.0]))
+            # GridLAB-D house_e: half of the internal and half of the solar gains heat the
+            # mass (mass_internal_gain_fraction = mass_solar_gain_fraction = 0.5)
+            qa = np.array([q_hvac + 0.5 * 1.0 + 0.5 * 2.0])
+            qm = np.array([0.5 * 1.0 + 0.5 * 2.0])
             ta, tm = th.etp_step(one, prop1, ta, tm, np.array([to]), qa, qm)
             sol = solve_ivp(_rhs(p, i, to, qa[0], qm[0]), (0, dt), x, method="Radau",
                             rtol=1e-11, atol=1e-11)
@@ -77,14 +80,31 @@ def test_closed_form_matches_fine_numerical_integration(houses):
         np.testing.assert_allclose([ta[0], tm[0]], x, atol=1e-7)
 
 
-def test_steady_state_is_a_fixed_point(houses):
+def test_steady_state_balances_the_heat_flows(houses):
+    """At steady state the envelope carries every gain out, and the mass exchanges only its
+    own gain with the air: Ta = To + (Qa + Qm)/UA, Tm = Ta + Qm/Hm (both ODEs at rest)."""
     p = houses.etp
     n = len(p.ua)
     to, qa, qm = np.full(n, 30.0), np.full(n, -3.0), np.full(n, 1.0)
     ta_ss, tm_ss = th.steady_state(p, to, qa, qm)
+    np.testing.assert_allclose(ta_ss, to + (qa + qm) / p.ua, rtol=1e-12)
+    np.testing.assert_allclose(tm_ss, ta_ss + qm / p.hm, rtol=1e-12)
+    for i in range(0, n, 7):
+        rates = _rhs(p, i, to[i], qa[i], qm[i])(0.0, [ta_ss[i], tm_ss[i]])
+        np.testing.assert_allclose(rates, 0.0, atol=1e-12)
     ta, tm = th.etp_step(p, th.propagator(p, 600.0), ta_ss, tm_ss, to, qa, qm)
     np.testing.assert_allclose(ta, ta_ss, atol=1e-10)
     np.testing.assert_allclose(tm, tm_ss, atol=1e-10)
+
+
+def test_gains_split_as_gridlabd_documents():
+    """house_e: mass_internal_gain_fraction = mass_solar_gain_fraction = 0.5; HVAC heats the
+    air only. Written out here, not taken from the module's constants."""
+    rng = np.random.default_rng(4)
+    q_hvac, q_int, q_sol = rng.uniform(-9, 9, 20), rng.uniform(0, 2, 20), rng.uniform(0, 4, 20)
+    qa, qm = th.split_gains(q_hvac, q_int, q_sol)
+    np.testing.assert_allclose(qa, q_hvac + 0.5 * q_int + 0.5 * q_sol, rtol=1e-14)
+    np.testing.assert_allclose(qm, 0.5 * q_int + 0.5 * q_sol, rtol=1e-14)
 
 
 def test_eigenvalues_real_negative_and_propagator_at_zero_is_identity(houses):

@@ -32,4 +32,11 @@ def test_market_scenario_runs_and_dispatches_the_houses(tmp_path):
     assert sorted(sec["time"].unique()) == [0.0, 300.0, 600.0, 900.0, 1200.0]
     # the PCC schedule is published for the resilience manager
     assert (ts["signal"] == "market.p_kw").any()
+    # typed wire: every bid, response and setpoint arrived as its type; nothing was dropped
+    wire = metrics["wire"]
+    n_smo = ts[ts["signal"] == "market.secondary.p_kw"]["id"].nunique()
+    assert wire["market"] == {"received": wire["market"]["received"]}
+    assert wire["market"]["received"] >= 2 * n_smo  # two bids per SMO at least
+    assert wire["houses"] == {"received": wire["houses"]["received"]}
+    assert wire["houses"]["received"] >= n_smo
     assert_clean(run_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from federates.market.config import MarketConfig, PrimaryConfig
-from federates.market.federate import MarketFederate, parse_message
+from federates.market.federate import MarketFederate
 from federates.market.operator import MarketOperator
 from federates.messages import (
     AgentCoefficients,
@@ -143,12 +143,7 @@ def test_commitment_and_resilience_scores_move_flexibility_between_houses(operat
     assert curtail[1] > curtail[2] > curtail[0]
 
 
-def test_parse_message_and_autowire():
-    bid = FlexibilityBid(time=0, smo="1", period_start=0, period_end=300, p0_kw=1, q0_kvar=0,
-                         p_min_kw=0, p_max_kw=1, q_min_kvar=0, q_max_kvar=0, alpha=0, beta=0)
-    assert isinstance(parse_message(bid.to_wire()), FlexibilityBid)
-    resp = Response(time=0, smo="1", scheduled_kw=1, achieved_kw=1)
-    assert isinstance(parse_message(resp.to_wire()), Response)
+def test_autowire():
     ctx = ScenarioContext(scenario="s", feeder="ieee123", seed=1, duration_s=3600,
                           period_s=60, federates={"g": "grid", "houses": "iot",
                                                   "rm": "resilience", "market": "market"},
@@ -202,3 +197,28 @@ def test_agents_without_a_bid_stay_out_of_the_reused_secondary_problem():
     assert set(got) == set(want) and not any(k.endswith("_h0") for k in got)
     for k in want:
         assert got[k] == pytest.approx(want[k], abs=1e-3)
+
+
+def test_loss_factor_xi_from_the_manager_reaches_the_clearing():
+    """The manager's xi scales the losses penalty (relative) or replaces it (absolute): a
+    dearer loss gives a clearing with fewer losses, and both forms of the same value agree."""
+    def cleared(update: CoefficientUpdate | None):
+        cfg = MarketConfig(feeder="ieee123", primary_period="15min", secondary_period="5min",
+                           background_load="none", primary=PrimaryConfig(voltage_cost=50.0))
+        op = MarketOperator(cfg)
+        op.on_grid(grid_state(0.0))
+        if update is not None:
+            op.on_coefficients(update)
+        for b in bids_for(op, 0.0):
+            op.on_bid(b)
+        return op.clear(0.0)
+
+    base = cleared(None)
+    xi0 = PrimaryConfig().xi
+    dear = cleared(CoefficientUpdate(time=0.0, agents=[], xi=50.0, relative=True))
+    same = cleared(CoefficientUpdate(time=0.0, agents=[], xi=50.0 * xi0, relative=False))
+    assert dear.metrics.losses_kw < base.metrics.losses_kw - 0.5
+    assert dear.metrics.total_cost > base.metrics.total_cost
+    assert dear.metrics.losses_kw == pytest.approx(same.metrics.losses_kw, rel=1e-6)
+    assert [s.p_kw for s in dear.setpoints] == pytest.approx([s.p_kw for s in same.setpoints],
+                                                             abs=1e-4)

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from federates.common.profiles import RESIDENTIAL, clear_sky_pv, profile_values
 from federates.player.config import PlayerConfig, PlayerItem
 from federates.player.model import PlayerModel, q_from_pf
-from federates.player.profiles import RESIDENTIAL, clear_sky_pv, profile_values
 
 
 def test_hourly_shape_hits_knots_and_interpolates():

@@ -1,6 +1,6 @@
 """report.md of a results folder and the counterfactual comparison table (no federation)."""
 
-from runner.counterfactual import comparison_markdown
+from federates.resilience.comparison import comparison_markdown
 from runner.report import run_report_markdown, write_run_report
 
 

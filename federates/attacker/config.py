@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from federates.attacker.schedule import AttackSpec, FeederData
@@ -13,7 +11,8 @@ class FeederDataConfig(BaseModel):
     """Per-bus facts target selection may use (filled by `autowire` from the scenario)."""
 
     model_config = ConfigDict(extra="forbid")
-    buses: list[str] = Field(default_factory=list)
+    buses: list[str] = Field(default_factory=list, description="Buses targets may be "
+                             "chosen from.")
     generation_kw: dict[str, float] = Field(
         default_factory=dict, description="Local generation capacity per bus (PV, batteries) [kW].")
     load_kw: dict[str, float] = Field(
@@ -42,8 +41,10 @@ class AttackerConfig(BaseModel):
         "house-level links are cut at their bus's endpoints.")
     iot_federate: str = Field("iot", description="Name of the device-population federate.")
     feeder_data: FeederDataConfig = Field(
-        default_factory=FeederDataConfig, description="Filled by autowire when empty: from "
-        "`iot_config`'s population if given, else the feeder's spot loads.")
-    iot_config: dict[str, Any] | None = Field(
-        None, description="The device federate's config (e.g. a YAML alias of it): its "
-        "population gives generation, controllable load and houses per bus.")
+        default_factory=FeederDataConfig, description="Filled at compile time when empty: "
+        "from the device federate's population if `use_population`, else the feeder's spot "
+        "loads.")
+    use_population: bool = Field(
+        False, description="Select targets from the population of `iot_federate` "
+        "(generation, controllable load and houses per bus), as the device federate states "
+        "it at compile time.")

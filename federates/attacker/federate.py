@@ -13,13 +13,16 @@ from typing import Any
 
 from federates.attacker.config import AttackerConfig, FeederDataConfig
 from federates.attacker.schedule import AttackPlan, AttackSchedule, LinkState
+from federates.checks import check_bus
 from federates.messages import AttackState
 from federates.runtime import (
+    PHASES,
     Endpoint,
     FederateWrapper,
     FilterSpec,
     Interfaces,
     Publication,
+    RunFacts,
     RuntimeConfig,
     ScenarioContext,
     StepIO,
@@ -74,8 +77,15 @@ class AttackerFederate(FederateWrapper):
     endpoints; publishes the ground truth on `state` (for reports only)."""
 
     kind = "attacker"
+    phase = PHASES["attacker"]
     config_model = AttackerConfig
     config: AttackerConfig
+
+    @classmethod
+    def counterfactual_variants(cls, name: str, config: Any) -> dict[str, dict[str, Any]]:
+        """`no_attack`: the schedule emptied; the attacker itself stays, so the federation,
+        its wiring and its time ordering are those of the attacked run."""
+        return {"no_attack": {f"{name}.attacks": []}}
 
     @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: AttackerConfig) -> Interfaces:
@@ -95,12 +105,34 @@ class AttackerFederate(FederateWrapper):
         iot = update.get("iot_federate", config.iot_federate)
         if config.attack_endpoint is None and iots:
             update["attack_endpoint"] = f"{iot}/attack"
-        if not config.feeder_data.buses:
-            if config.iot_config is not None:
-                update["feeder_data"] = feeder_data_from_iot(config.iot_config, context)
-            else:
-                update["feeder_data"] = feeder_data_for(context.feeder, config.feeder_data)
+        if not config.feeder_data.buses and not config.use_population:
+            update["feeder_data"] = feeder_data_for(context.feeder, config.feeder_data)
         return config.model_copy(update=update)
+
+    @classmethod
+    def use_facts(cls, name: str, config: AttackerConfig, facts: RunFacts) -> AttackerConfig:
+        """Target selection from the device federate's population (its `bus_resources`)."""
+        if config.feeder_data.buses or not config.use_population:
+            return config
+        resources = facts.of(config.iot_federate, "bus_resources")
+        if resources is None:
+            raise ValueError(f"use_population: federate {config.iot_federate!r} states no "
+                             "population (bus_resources); set iot_federate")
+        return config.model_copy(update={"feeder_data": FeederDataConfig(**resources)})
+
+    @classmethod
+    def check(cls, name: str, config: AttackerConfig, context: ScenarioContext) -> None:
+        """Every attack starts and ends inside the run and targets buses of the feeder."""
+        run_s = context.duration_s
+        for i, attack in enumerate(config.attacks):
+            if not 0 <= attack.start < run_s:
+                raise ValueError(f"attacks[{i}].start: {attack.start:g} s is outside the run "
+                                 f"(expected 0 <= start < duration = {run_s:g} s)")
+            if attack.end is not None and attack.end > run_s:
+                raise ValueError(f"attacks[{i}].end: {attack.end:g} s is after the end of the "
+                                 f"run ({run_s:g} s)")
+            for j, bus in enumerate(attack.targets.buses):
+                check_bus(f"attacks[{i}].targets.buses[{j}]", bus, context.feeder)
 
     def on_start(self, io: StepIO) -> None:
         self.plan = build_plan(self.config)
@@ -163,38 +195,3 @@ def feeder_data_for(feeder: str, current: FeederDataConfig) -> FeederDataConfig:
         load_kw=current.load_kw or {str(b): float(v) for b, v in per_bus.items()},
         agents=dict(current.agents),
     )
-
-
-def feeder_data_from_population(pop: Any) -> FeederDataConfig:
-    """Per-bus generation (PV + battery ratings), controllable load and houses of a population."""
-    import numpy as np
-
-    bus_of_house = np.array(pop.smos)[pop.smo_index]
-    n_bus = len(pop.smos)
-
-    def per_bus(houses: np.ndarray, values: np.ndarray) -> np.ndarray:
-        out = np.zeros(n_bus)
-        np.add.at(out, pop.smo_index[houses], values)
-        return out
-
-    gen = per_bus(pop.pv_house, pop.pv.s_rated_kva) + per_bus(pop.bat_house,
-                                                               pop.battery.p_rated_kw)
-    hvac = pop.house.hvac.cool_cap_kw / pop.house.hvac.cool_cop
-    load = (per_bus(np.arange(pop.n_houses), hvac) + per_bus(pop.wh_house, pop.tank.element_kw)
-            + per_bus(pop.ev_house, pop.ev.charger_kw))
-    return FeederDataConfig(
-        buses=list(pop.smos),
-        generation_kw={b: round(float(v), 3) for b, v in zip(pop.smos, gen, strict=True)},
-        load_kw={b: round(float(v), 3) for b, v in zip(pop.smos, load, strict=True)},
-        agents={b: [str(a) for a in pop.agents[bus_of_house == b]] for b in pop.smos},
-    )
-
-
-def feeder_data_from_iot(iot_config: dict[str, Any], context: ScenarioContext) -> FeederDataConfig:
-    from federates.iot.config import IotConfig
-    from federates.iot.federate import build_population
-
-    cfg = IotConfig.model_validate(iot_config)
-    cfg = cfg.model_copy(update={"feeder": cfg.feeder or context.feeder,
-                                 "seed": context.seed if cfg.seed is None else cfg.seed})
-    return feeder_data_from_population(build_population(cfg))

@@ -44,22 +44,29 @@ def parse_seconds(value: float | int | str) -> float:
 
 
 class TargetSpec(BaseModel):
+    """Which buses or houses an attack hits."""
+
     model_config = ConfigDict(extra="forbid")
-    mode: Literal["buses", "agents", "random_share", "most_vulnerable"] = "buses"
+    mode: Literal["buses", "agents", "random_share", "most_vulnerable"] = Field(
+        "buses", description="How targets are chosen: the listed buses, the listed houses, a "
+        "seeded random share, or (MadIoT-style) the buses with the most local generation (DG) "
+        "or controllable load (LA) until their capacity covers scale_kw.")
     buses: list[str] = Field(default_factory=list, description="Buses, or the pool to draw from.")
     agents: list[str] = Field(default_factory=list, description="House ids (mode 'agents').")
     share: float = Field(0.1, gt=0, le=1, description="Share drawn in mode 'random_share'.")
     count: int | None = Field(None, ge=1, description="'most_vulnerable': number of buses.")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of the random draw (mode 'random_share').")
 
 
 class AttackSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str = "attack"
+    id: str = Field("attack", description="Name in the attack table and the records.")
     start: float = Field(description="Start time [s] (or '2h', '30min').")
     end: float | None = Field(None, description="End time [s]; None = lasts until the end.")
-    type: AttackType
-    surface: Literal["PMA", "SMA"] = "PMA"
+    type: AttackType = Field(description="LA: load altering (devices forced on or "
+                             "setpoints shifted); DG: distributed generation tripped.")
+    surface: Literal["PMA", "SMA"] = Field("PMA", description="Attack surface: primary "
+                                           "(PMA) or secondary market agents (SMA).")
     targets: TargetSpec = Field(default_factory=TargetSpec)
     scale_kw: float = Field(description="Total power change the attack aims at [kW], load "
                             "convention (a lost generation of 45 kW is +45).")

@@ -17,6 +17,8 @@ class BaselineConfig(BaseModel):
 
 
 class ControlsConfig(BaseModel):
+    """Regulator and capacitor controls in each power-flow solve."""
+
     model_config = ConfigDict(extra="forbid")
     regulators: bool = Field(True, description="Regulator controls act in each solve.")
     capacitors: bool = Field(True, description="Capacitor controls act in each solve.")

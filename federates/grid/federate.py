@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import feeders
+from federates.checks import check_bus, check_feeder
+from federates.common.profiles import check_profile, profile_values
 from federates.grid.config import GridConfig
 from federates.grid.model import GridModel, GridSetup
 from federates.messages import InjectionSet
-from federates.player.profiles import profile_values
 from federates.runtime import (
+    PHASES,
     FederateWrapper,
     Interfaces,
     Publication,
@@ -20,7 +22,7 @@ from federates.runtime import (
 )
 from feeders.opendss import IslandSetup
 
-INJECTING_KINDS = ("player", "iot")
+INJECTIONS_PORT = "injections"  # grid subscribes to every federate that publishes it
 
 
 def build_model(config: GridConfig) -> GridModel:
@@ -48,6 +50,7 @@ class GridFederate(FederateWrapper):
 
     kind = "grid"
     config_model = GridConfig
+    phase = PHASES["grid"]
 
     @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: GridConfig) -> Interfaces:
@@ -56,9 +59,15 @@ class GridFederate(FederateWrapper):
                 Publication(port="state", payload="GridState"),
                 Publication(port="pcc_power", type="vector", units="kW,kvar"),
             ],
-            subscriptions=[Subscription(key=f"{src}/injections")
+            subscriptions=[Subscription(key=f"{src}/{INJECTIONS_PORT}")
                            for src in config.injection_sources or []],
         )
+
+    @classmethod
+    def run_facts(cls, name: str, config: GridConfig) -> dict[str, Any]:
+        island = config.island
+        return {"island": {"enabled": island.enabled, "former_bus": island.former_bus,
+                           "v_pu": island.v_pu, "field": "island"}}
 
     @classmethod
     def autowire(cls, name: str, config: GridConfig, context: ScenarioContext) -> GridConfig:
@@ -66,9 +75,18 @@ class GridFederate(FederateWrapper):
         if not config.feeder:
             update["feeder"] = context.feeder
         if config.injection_sources is None:
-            update["injection_sources"] = [n for n, k in context.federates.items()
-                                           if k in INJECTING_KINDS]
+            update["injection_sources"] = [n for n, ports in context.outputs.items()
+                                           if INJECTIONS_PORT in ports]
         return config.model_copy(update=update)
+
+    @classmethod
+    def check(cls, name: str, config: GridConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        if config.baseline.shape != "none":
+            check_profile("baseline.shape", config.baseline.shape)
+        if config.island.enabled and config.island.former_bus:
+            check_bus("island.former_bus", config.island.former_bus, feeder)
 
     def on_start(self, io: StepIO) -> None:
         self.model = build_model(self.config)

@@ -8,34 +8,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.series import scalar, wide
 from federates.grid.config import GridConfig
 
 
-def scalar_series(ts: pd.DataFrame, signal: str) -> pd.Series:
-    """One scalar signal (id == '') as a time-indexed series."""
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.set_index("time")["value"].sort_index()
-
-
-def wide(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """A per-id signal as a time x id table."""
-    sel = ts[ts["signal"] == signal]
-    return sel.pivot_table(index="time", columns="id", values="value", aggfunc="last")
-
-
 def grid_metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
-    p = scalar_series(ts, f"{name}.pcc_p_kw")
+    p = scalar(ts, f"{name}.pcc_p_kw")
     if p.empty:
         return {}
     dt_h = float(np.median(np.diff(p.index))) / 3600.0 if len(p) > 1 else 0.0
-    losses = scalar_series(ts, f"{name}.losses_kw")
-    vmin = scalar_series(ts, f"{name}.v_min_pu")
-    vmax = scalar_series(ts, f"{name}.v_max_pu")
-    ansi_a = scalar_series(ts, f"{name}.ansi_a_violations")
-    ansi_b = scalar_series(ts, f"{name}.ansi_b_violations")
-    converged = scalar_series(ts, f"{name}.converged")
+    losses = scalar(ts, f"{name}.losses_kw")
+    vmin = scalar(ts, f"{name}.v_min_pu")
+    vmax = scalar(ts, f"{name}.v_max_pu")
+    ansi_a = scalar(ts, f"{name}.ansi_a_violations")
+    ansi_b = scalar(ts, f"{name}.ansi_b_violations")
+    converged = scalar(ts, f"{name}.converged")
     imported = float(p.clip(lower=0).sum() * dt_h)
-    island = scalar_series(ts, f"{name}.island_p_kw")
+    island = scalar(ts, f"{name}.island_p_kw")
     extra = {"island_energy_kwh": round(float(island.sum() * dt_h), 3),
              "island_peak_kw": round(float(island.max()), 3)} if (island != 0).any() else {}
     return {
@@ -89,8 +78,8 @@ def grid_plots(name: str, feeder: str, ts: pd.DataFrame, plots_dir: Path) -> lis
     import matplotlib.pyplot as plt
 
     written = []
-    p = scalar_series(ts, f"{name}.pcc_p_kw")
-    q = scalar_series(ts, f"{name}.pcc_q_kvar")
+    p = scalar(ts, f"{name}.pcc_p_kw")
+    q = scalar(ts, f"{name}.pcc_q_kvar")
     hours = p.index / 3600.0
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.plot(hours, p.values, label="P import [kW]")
@@ -104,8 +93,8 @@ def grid_plots(name: str, feeder: str, ts: pd.DataFrame, plots_dir: Path) -> lis
     plt.close(fig)
     written.append("pcc_power.png")
 
-    vmin = scalar_series(ts, f"{name}.v_min_pu")
-    vmax = scalar_series(ts, f"{name}.v_max_pu")
+    vmin = scalar(ts, f"{name}.v_min_pu")
+    vmax = scalar(ts, f"{name}.v_max_pu")
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.fill_between(vmin.index / 3600.0, vmin.values, vmax.values, alpha=0.35, label="min-max")
     ax.plot(vmin.index / 3600.0, vmin.values, lw=0.8)
@@ -147,8 +136,8 @@ def grid_plots(name: str, feeder: str, ts: pd.DataFrame, plots_dir: Path) -> lis
     return written
 
 
-def grid_report(name: str, config: GridConfig, ts: pd.DataFrame, plots_dir: Path) -> dict:
+def grid_report(name: str, config: GridConfig, ts: pd.DataFrame, plots_dir: Path | None) -> dict:
     metrics = grid_metrics(name, ts)
-    if metrics:
+    if metrics and plots_dir is not None:
         metrics["plots"] = grid_plots(name, config.feeder, ts, Path(plots_dir))
     return metrics

@@ -11,10 +11,10 @@ class LoadPoint(BaseModel):
     """One spot load (used instead of the feeder's load table when given)."""
 
     model_config = ConfigDict(extra="forbid")
-    bus: str
+    bus: str = Field(description="Bus of the spot load.")
     nodes: str = Field("1.2.3", description="Phases, e.g. '1' or '1.2.3'.")
-    kw: float
-    kvar: float = 0.0
+    kw: float = Field(description="Spot load [kW].")
+    kvar: float = Field(0.0, description="Spot load [kvar].")
 
 
 class IotConfig(BaseModel):
@@ -41,7 +41,8 @@ class IotConfig(BaseModel):
                                    "(False shrinks messages for very large populations).")
     resilience: str | None = Field(None, description="Endpoint receiving Telemetry and "
                                    "Response messages, e.g. 'resilience/telemetry'.")
-    telemetry_period_s: float = Field(300.0, gt=0)
+    telemetry_period_s: float = Field(300.0, gt=0, description="Telemetry to the resilience "
+                                      "manager every [s].")
     response_period_s: float | None = Field(
         None, ge=0, description="Send Response messages every this many seconds, with each "
         "agent's achieved and scheduled kW averaged over the period (None: the market "

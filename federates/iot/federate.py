@@ -22,12 +22,21 @@ import numpy as np
 import pandas as pd
 from pydantic_core import to_json
 
+from federates.checks import check_bus, check_feeder, read_csv
+from federates.common.weather import load as load_weather
 from federates.iot.agents import Coordinator
 from federates.iot.config import IotConfig
 from federates.iot.model import StepResult, settled_model
 from federates.iot.population import Population, build
-from federates.iot.weather import load as load_weather
-from federates.messages import AttackCommand, GridState, InjectionSet, Setpoint
+from federates.messages import (
+    AttackCommand,
+    FlexibilityBid,
+    GridState,
+    InjectionSet,
+    Response,
+    Setpoint,
+    Telemetry,
+)
 from federates.runtime import (
     Endpoint,
     FederateWrapper,
@@ -54,6 +63,30 @@ def load_table(config: IotConfig) -> pd.DataFrame:
 
 def build_population(config: IotConfig) -> Population:
     return build(config.population, load_table(config), seed=config.seed or 0)
+
+
+def bus_resources(pop: Population) -> dict[str, Any]:
+    """Per-bus generation (PV + battery ratings) and controllable load [kW], and houses:
+    the population's `bus_resources` fact (an attacker's target selection reads it)."""
+    bus_of_house = np.array(pop.smos)[pop.smo_index]
+    n_bus = len(pop.smos)
+
+    def per_bus(houses: np.ndarray, values: np.ndarray) -> np.ndarray:
+        out = np.zeros(n_bus)
+        np.add.at(out, pop.smo_index[houses], values)
+        return out
+
+    gen = per_bus(pop.pv_house, pop.pv.s_rated_kva) + per_bus(pop.bat_house,
+                                                               pop.battery.p_rated_kw)
+    hvac = pop.house.hvac.cool_cap_kw / pop.house.hvac.cool_cop
+    load = (per_bus(np.arange(pop.n_houses), hvac) + per_bus(pop.wh_house, pop.tank.element_kw)
+            + per_bus(pop.ev_house, pop.ev.charger_kw))
+    return {
+        "buses": list(pop.smos),
+        "generation_kw": {b: round(float(v), 3) for b, v in zip(pop.smos, gen, strict=True)},
+        "load_kw": {b: round(float(v), 3) for b, v in zip(pop.smos, load, strict=True)},
+        "agents": {b: [str(a) for a in pop.agents[bus_of_house == b]] for b in pop.smos},
+    }
 
 
 def injection_dict(pop: Population, res: StepResult, source: str, per_phase: bool,
@@ -88,6 +121,7 @@ class IotFederate(FederateWrapper):
     endpoint `attack` receives AttackCommand. Subscribes to `grid/state` for volt-var."""
 
     kind = "iot"
+    outputs = ("injections",)
     config_model = IotConfig
     config: IotConfig
 
@@ -102,6 +136,10 @@ class IotFederate(FederateWrapper):
             endpoints=[Endpoint(port="attack", payload="AttackCommand")] + [
                 Endpoint(port=f"sp_{s}", payload="Setpoint") for s in smos],
         )
+
+    @classmethod
+    def run_facts(cls, name: str, config: IotConfig) -> dict[str, Any]:
+        return {"bus_resources": lambda: bus_resources(build_population(config))}
 
     @classmethod
     def autowire(cls, name: str, config: IotConfig, context: ScenarioContext) -> IotConfig:
@@ -119,6 +157,16 @@ class IotFederate(FederateWrapper):
         if config.grid_state is None and config.population.pv.volt_var and by_kind["grid"]:
             update["grid_state"] = f"{by_kind['grid'][0]}/state"
         return config.model_copy(update=update)
+
+    @classmethod
+    def check(cls, name: str, config: IotConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        for i, point in enumerate(config.loads or []):
+            check_bus(f"loads[{i}].bus", point.bus, feeder)
+        if config.weather not in ("summer", "winter"):
+            read_csv("weather", config.weather, {"temp_c", "ghi_w_m2"},
+                     time_columns=("time_s", "hour"))
 
     @classmethod
     def report(cls, name: str, config: IotConfig, timeseries: Any, plots_dir: Any) -> dict:
@@ -155,8 +203,8 @@ class IotFederate(FederateWrapper):
         t = io.time + self.offset
         self._voltages(io)
         if io.has_messages():  # one HELICS call instead of polling every endpoint
-            for _, raw in io.messages("attack"):
-                self.coord.on_attack(AttackCommand.from_wire(raw))
+            for command in io.receive("attack", AttackCommand):
+                self.coord.on_attack(command)
             received = [sp for smo in self.pop.smos for sp in io.receive(f"sp_{smo}", Setpoint)]
             if self.offset:
                 received = [sp.model_copy(update={"period_start": sp.period_start + self.offset,
@@ -181,16 +229,16 @@ class IotFederate(FederateWrapper):
             for r in self.coord.response_dicts(res, io.time, emit=emit):
                 text = to_json(r).decode()
                 for dest in dests:
-                    io.send(f"sp_{r['smo']}", dest, text)
+                    io.send(f"sp_{r['smo']}", dest, text, Response)
         else:
             self.coord.track(res)
         if cfg.market and io.time >= self.next_bid - 1e-9:
             for bid in self.coord.bid_dicts(t + dt, io.time):
                 bid["period_start"] -= self.offset
                 bid["period_end"] -= self.offset
-                io.send(f"sp_{bid['smo']}", cfg.market, to_json(bid).decode())
+                io.send(f"sp_{bid['smo']}", cfg.market, to_json(bid).decode(), FlexibilityBid)
             self.next_bid += cfg.market_period_s
         if cfg.resilience and io.time + dt >= self.next_telemetry - 1e-9:
             for tel in self.coord.telemetry_dicts(io.time):
-                io.send(f"sp_{tel['smo']}", cfg.resilience, to_json(tel).decode())
+                io.send(f"sp_{tel['smo']}", cfg.resilience, to_json(tel).decode(), Telemetry)
             self.next_telemetry += cfg.telemetry_period_s

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from federates.common.weather import Weather
 from federates.iot import battery as bat
 from federates.iot import ev as evm
 from federates.iot import thermal as th
@@ -22,7 +23,6 @@ from federates.iot import waterheater as wh
 from federates.iot.loadshape import base_factor
 from federates.iot.population import HOUSE_PF, Population
 from federates.iot.pv import available_kw, pv_output
-from federates.iot.weather import Weather
 
 TAN_HOUSE = float(np.tan(np.arccos(HOUSE_PF)))
 SOLAR_INCIDENCE = 0.5  # mean irradiance on windows / GHI

@@ -8,15 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.series import wide
+
 TYPES = ("hvac", "waterheater", "ev", "base", "residual", "battery", "pv")
-
-
-def _wide(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
-    sel = ts[ts["signal"] == signal]
-    if sel.empty:
-        return pd.DataFrame()
-    sel = sel.drop_duplicates(["time", "id"], keep="last")
-    return sel.pivot(index="time", columns="id", values="value").sort_index()
 
 
 def _own(name: str, ts: pd.DataFrame) -> pd.DataFrame:
@@ -30,15 +24,15 @@ def _hours(index: pd.Index) -> np.ndarray:
 
 
 def metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
-    load = _wide(ts, f"{name}.load_kw")
+    load = wide(ts, f"{name}.load_kw")
     if load.empty:
         return {"recorded": False}
     t = np.asarray(load.index, dtype=float)
     dt = np.diff(t, append=t[-1] + (t[-1] - t[-2] if len(t) > 1 else 60.0))
     energy = {k: float((load[k].to_numpy() * dt).sum() / 3600.0) for k in load.columns}
-    total = _wide(ts, f"{name}.total_kw")
-    cv = _wide(ts, f"{name}.comfort_violations")
-    temp = _wide(ts, f"{name}.temp_c")
+    total = wide(ts, f"{name}.total_kw")
+    cv = wide(ts, f"{name}.comfort_violations")
+    temp = wide(ts, f"{name}.temp_c")
     out: dict[str, Any] = {
         "recorded": True,
         "energy_kwh_by_type": energy,
@@ -52,11 +46,11 @@ def metrics(name: str, ts: pd.DataFrame) -> dict[str, Any]:
         out["indoor_temp_c"] = {"min_p5": float(temp["p5"].min()),
                                 "max_p95": float(temp["p95"].max())}
     for sig, key in (("soc", "battery_soc"), ("ev_soc", "ev_soc")):
-        w = _wide(ts, f"{name}.{sig}")
+        w = wide(ts, f"{name}.{sig}")
         if not w.empty:
             out[key] = {"min_p5": float(w["p5"].min()), "max_p95": float(w["p95"].max())}
     for sig in ("attacked_agents", "dispatched_agents"):
-        w = _wide(ts, f"{name}.{sig}")
+        w = wide(ts, f"{name}.{sig}")
         if not w.empty:
             out[f"{sig}_max"] = int(w.iloc[:, 0].max())
     return out
@@ -77,13 +71,13 @@ def plots(name: str, ts: pd.DataFrame, plots_dir: Path) -> list[str]:
 
     plots_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    load = _wide(ts, f"{name}.load_kw")
+    load = wide(ts, f"{name}.load_kw")
     if not load.empty:
         fig, ax = plt.subplots(figsize=(9, 4.5))
         h = _hours(load.index)
         for k in [c for c in TYPES if c in load.columns]:
             ax.plot(h, load[k], label=k)
-        total = _wide(ts, f"{name}.total_kw")
+        total = wide(ts, f"{name}.total_kw")
         if not total.empty:
             ax.plot(_hours(total.index), total.iloc[:, 0], "k", lw=2, label="total")
         ax.set(xlabel="time [h]", ylabel="power [kW] (load convention)",
@@ -93,7 +87,7 @@ def plots(name: str, ts: pd.DataFrame, plots_dir: Path) -> list[str]:
         written.append(_save(fig, plots_dir / f"{name}_load_by_type.png"))
     for sig, ylabel, fname in (("temp_c", "indoor air temperature [degC]", "indoor_temperature"),
                                ("soc", "battery SOC [-]", "battery_soc")):
-        w = _wide(ts, f"{name}.{sig}")
+        w = wide(ts, f"{name}.{sig}")
         if w.empty or "p50" not in w:
             continue
         fig, ax = plt.subplots(figsize=(9, 4))

@@ -41,7 +41,8 @@ class HouseSpec(_Strict):
 class DeviceSpec(_Strict):
     """How many devices of one type and where: a count or a share of houses."""
 
-    count: int | None = Field(None, ge=0)
+    count: int | None = Field(None, ge=0, description="Number of devices (default: the "
+                              "preset's).")
     share: float | None = Field(None, ge=0, le=1, description="Share of houses with one.")
     buses: int | None = Field(None, ge=1, description="Concentrate on this many buses.")
 
@@ -60,15 +61,21 @@ class DeviceSpec(_Strict):
 
 
 class PvSpec(DeviceSpec):
+    """Rooftop PV inverters."""
+
     total_kva: float | None = Field(None, gt=0, description="Scale ratings to this total.")
     kva: tuple[float, float] = Field((3.0, 7.0), description="Uniform inverter rating [kVA].")
-    dc_ac_ratio: float = Field(1.15, gt=0)
+    dc_ac_ratio: float = Field(1.15, gt=0, description="PV array DC rating over inverter AC "
+                               "rating.")
     pf: float = Field(1.0, gt=0, le=1, description="Fixed power factor (absorbing).")
     volt_var: bool = Field(False, description="IEEE 1547 cat. B volt-var (needs grid voltages).")
 
 
 class BatterySpec(DeviceSpec):
-    total_kva: float | None = Field(None, gt=0)
+    """Home batteries."""
+
+    total_kva: float | None = Field(None, gt=0, description="Scale ratings to this total "
+                                    "[kVA].")
     kva: tuple[float, float] = Field((5.0, 5.0), description="Uniform rating [kW].")
     mode: Literal["self_consumption", "idle"] = Field(
         "self_consumption", description="Behaviour without market setpoints.")
@@ -76,13 +83,17 @@ class BatterySpec(DeviceSpec):
 
 
 class EvSpec(DeviceSpec):
-    v2g_share: float = Field(0.0, ge=0, le=1)
+    """Electric vehicles and their chargers."""
+
+    v2g_share: float = Field(0.0, ge=0, le=1, description="Share of EVs that can discharge "
+                             "to the grid.")
 
 
 class PopulationSpec(_Strict):
     """Device population of one feeder. `preset` fills every field the user left unset."""
 
-    preset: Literal["ieee123_der"] | None = None
+    preset: Literal["ieee123_der"] | None = Field(None, description="Fill every field left "
+                                                  "unset from this preset.")
     houses: int | None = Field(None, ge=0, description="Houses on the feeder, allocated to "
                                "load buses in proportion to their kW (at least one per bus).")
     houses_per_bus: dict[str, int] | None = Field(None, description="Explicit houses per bus.")

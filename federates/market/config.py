@@ -19,10 +19,10 @@ class ObjectiveWeights(_Strict):
     1 they are in plain $/kWh).
     """
 
-    disutility: float = Field(1.0, ge=0)
+    disutility: float = Field(1.0, ge=0, description="w1: weight of the agents' disutility.")
     generation: float = Field(1.0, ge=0, description="Also weights the PCC import cost.")
-    voltage: float = Field(1.0, ge=0)
-    losses: float = Field(1.0, ge=0)
+    voltage: float = Field(1.0, ge=0, description="w3: weight of the voltage-deviation cost.")
+    losses: float = Field(1.0, ge=0, description="w4: weight of the line-loss cost.")
 
 
 class GridFormingConfig(_Strict):
@@ -81,7 +81,9 @@ class PrimaryConfig(_Strict):
     objective is in $/h and the dLMPs in $/kWh.
     """
 
-    model: Literal["socp", "lindistflow"] = "socp"
+    model: Literal["socp", "lindistflow"] = Field(
+        "socp", description="Network model of the clearing: the DistFlow SOCP relaxation or "
+        "the linear LinDistFlow (no losses in the flows, faster).")
     solver: Literal["central", "pac", "nst_pac"] = Field(
         "central", description="central: one cvxpy solve; pac / nst_pac: distributed clearing "
         "(one atom per bus) reported against the central solve (socp, grid-connected, "
@@ -96,9 +98,9 @@ class PrimaryConfig(_Strict):
     xi: float = Field(0.02, ge=0, description="Extra penalty on line losses [$/kWh].")
     voltage_cost: float = Field(
         0.0, ge=0, description="Cost of squared-voltage deviation from 1 pu [$/h per pu^2].")
-    v_min_pu: float = Field(0.95, gt=0)
-    v_max_pu: float = Field(1.05, gt=0)
-    line_limits: bool = True
+    v_min_pu: float = Field(0.95, gt=0, description="Lower voltage limit [pu].")
+    v_max_pu: float = Field(1.05, gt=0, description="Upper voltage limit [pu].")
+    line_limits: bool = Field(True, description="Enforce the lines' ampacity limits.")
     voltage_slack_price: float = Field(
         10.0, ge=0, description="Soft voltage limits: price of a violation [$/kWh per pu of "
         "squared voltage], i.e. the cap of the voltage-bound duals; 0 = hard limits (a "
@@ -167,7 +169,8 @@ class SecondaryConfig(_Strict):
         "closed", description="Stages 2-4 assembled directly for Clarabel, stages 3-4 in "
         "closed form where it applies (one price per SMO, P only; else Clarabel; ~3x "
         "faster), or modelled in cvxpy (reference; same problems, compiled once).")
-    default_resilience: float = Field(1.0, ge=0, le=1)
+    default_resilience: float = Field(1.0, ge=0, le=1, description="Resilience score of a "
+                                      "house the manager has not scored yet.")
     commitment_memory: float = Field(
         0.8, ge=0, lt=1, description="Exponential forgetting factor of the commitment score.")
     commitment_scale_kw: float = Field(
@@ -192,20 +195,25 @@ class ConsumerMarketConfig(_Strict):
 class MarketConfig(_Strict):
     """Config of the market federate (autowire fills feeder and peers)."""
 
-    feeder: str = ""
+    feeder: str = Field("", description="Feeder name (default: the scenario's feeder).")
     primary_period: float | str = Field(900.0, description="Seconds or '15min'.")
     secondary_period: float | str = Field(300.0, description="Seconds or '5min'.")
     primary: PrimaryConfig = Field(default_factory=PrimaryConfig)
     secondary: SecondaryConfig = Field(default_factory=SecondaryConfig)
-    secondary_enabled: bool = True
+    secondary_enabled: bool = Field(True, description="Clear the secondary markets (houses "
+                                    "under each SMO); off: SMO setpoints only.")
     consumer: ConsumerMarketConfig = Field(default_factory=ConsumerMarketConfig)
     smos: list[str] = Field(
         default_factory=list, description="SMO ids (= feeder buses); empty = every load bus.")
     iot_federates: list[str] = Field(
         default_factory=list, description="Federates receiving setpoints ('<fed>/sp_<smo>').")
-    setpoint_port_prefix: str = "sp_"
-    resilience_federates: list[str] = Field(default_factory=list)
-    grid_state_key: str = "grid/state"
+    setpoint_port_prefix: str = Field("sp_", description="Setpoints go to "
+                                      "'<iot>/<prefix><smo>'.")
+    resilience_federates: list[str] = Field(
+        default_factory=list, description="Resilience managers whose house scores the "
+        "secondary markets use (default: every one of the scenario).")
+    grid_state_key: str = Field("grid/state", description="The grid's state publication "
+                                "(default: the scenario's grid; '' for none).")
     background_load: Literal["measured", "nominal", "none"] = Field(
         "measured", description="Non-market load per bus: measured by the grid minus the "
                                 "SMOs' responses, the feeder's nominal loads, or zero.")

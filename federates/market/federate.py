@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from federates.checks import check_bus, check_feeder
 from federates.market.config import MarketConfig
 from federates.messages import (
     CoefficientUpdate,
@@ -28,23 +29,19 @@ from federates.messages import (
     GridState,
     HouseScores,
     Response,
-    parse_one_of,
 )
 from federates.runtime import (
+    PHASES,
     Endpoint,
     FederateWrapper,
     Interfaces,
     Publication,
+    RunFacts,
     RuntimeConfig,
     ScenarioContext,
     StepIO,
     Subscription,
 )
-
-
-def parse_message(raw: str) -> FlexibilityBid | Response | None:
-    """A message on the bids endpoint: FlexibilityBid or Response (None if neither)."""
-    return parse_one_of(raw, FlexibilityBid, Response)
 
 
 class MarketFederate(FederateWrapper):
@@ -55,6 +52,8 @@ class MarketFederate(FederateWrapper):
 
     kind = "market"
     config_model = MarketConfig
+    phase = PHASES["market"]
+    long_steps = True  # its clearings pace the federation
     config: MarketConfig
 
     @classmethod
@@ -94,6 +93,41 @@ class MarketFederate(FederateWrapper):
         return config.model_copy(update=update)
 
     @classmethod
+    def use_facts(cls, name: str, config: MarketConfig, facts: RunFacts) -> MarketConfig:
+        """An islanded grid needs an islanded market on the same grid-forming bus and
+        voltage, and the other way round."""
+        grids = facts.get("island")
+        island = next(((g, f) for g, f in grids if f["enabled"]), None)
+        primary = config.primary
+        if island is None:
+            if primary.islanded and grids:
+                raise ValueError("primary.islanded: the grid is not islanded (set federates."
+                                 f"{grids[0][0]}.config.{grids[0][1]['field']}.enabled)")
+            return config
+        grid, isl = island
+        where = f"federates.{grid}.config.{isl['field']}"
+        if not primary.islanded:
+            raise ValueError(f"primary.islanded: must be true: {where}.enabled is true")
+        gf = primary.grid_forming
+        if isl["former_bus"] and gf.bus and gf.bus.lower() != isl["former_bus"].lower():
+            raise ValueError(f"primary.grid_forming.bus: {gf.bus!r} differs from "
+                             f"{where}.former_bus {isl['former_bus']!r}")
+        if abs(gf.v_pu - isl["v_pu"]) > 1e-9:
+            raise ValueError(f"primary.grid_forming.v_pu: {gf.v_pu} differs from "
+                             f"{where}.v_pu {isl['v_pu']}")
+        return config
+
+    @classmethod
+    def check(cls, name: str, config: MarketConfig, context: ScenarioContext) -> None:
+        check_feeder("feeder", config.feeder)
+        feeder = config.feeder or context.feeder
+        for i, smo in enumerate(config.smos):
+            check_bus(f"smos[{i}]", smo, feeder)
+        unit = config.primary.grid_forming
+        if unit is not None and unit.bus:
+            check_bus("primary.grid_forming.bus", unit.bus, feeder)
+
+    @classmethod
     def report(cls, name: str, config: MarketConfig, timeseries: Any, plots_dir: Any) -> dict:
         from federates.market.report import market_report
 
@@ -118,15 +152,14 @@ class MarketFederate(FederateWrapper):
                 scores = io.get(key, HouseScores)
                 if scores is not None:
                     self.op.on_house_scores(scores)
-        for source, raw in io.messages("bids"):
-            msg = parse_message(raw)
+        for source, msg in io.receive_from("bids", FlexibilityBid, Response):
             if isinstance(msg, FlexibilityBid):
                 self.op.on_bid(msg)
                 self.sources[msg.smo] = source
             elif isinstance(msg, Response):
                 self.op.on_response(msg)
-        for _, raw in io.messages("coefficients"):
-            self.op.on_coefficients(CoefficientUpdate.from_wire(raw))
+        for update in io.receive("coefficients", CoefficientUpdate):
+            self.op.on_coefficients(update)
 
     def destination(self, smo: str) -> str | None:
         """The device endpoint of an SMO: where its bid came from, else '<iot>/sp_<smo>'."""

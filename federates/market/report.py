@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.series import scalar
 from federates.market.config import MarketConfig, parse_seconds
 
 
@@ -18,30 +19,25 @@ def _wide(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
     return sub.pivot_table(index="time", columns="id", values="value", aggfunc="last")
 
 
-def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sub = ts[ts["signal"] == signal]
-    return sub.groupby("time")["value"].last()
-
-
 def market_report(name: str, config: MarketConfig, ts: pd.DataFrame,
                   plots_dir: Any) -> dict[str, Any]:
     """Metrics (costs, welfare, prices, solve times) and plots of one market federate."""
     out: dict[str, Any] = {}
     hours = parse_seconds(config.primary_period) / 3600.0
-    cost = _scalar(ts, f"{name}.total_cost")
-    welfare = _scalar(ts, f"{name}.welfare")
+    cost = scalar(ts, f"{name}.total_cost")
+    welfare = scalar(ts, f"{name}.welfare")
     if not cost.empty:
         out["clearings"] = int(len(cost))
         out["total_cost_usd"] = float(cost.sum() * hours)
         out["welfare_usd"] = float(welfare.sum() * hours)
-        out["curtailment_kw_max"] = float(_scalar(ts, f"{name}.curtailment_kw").max())
-        out["generation_kw_max"] = float(_scalar(ts, f"{name}.generation_kw").max())
-        out["scheduled_peak_import_kw"] = float(_scalar(ts, f"{name}.pcc_p_kw").max())
-        out["inexact_clearings"] = int((_scalar(ts, f"{name}.exact") < 0.5).sum())
-        out["relaxation_gap_kw_max"] = float(_scalar(ts, f"{name}.relaxation_gap").max())
-        viol = _scalar(ts, f"{name}.v_violation_pu")
+        out["curtailment_kw_max"] = float(scalar(ts, f"{name}.curtailment_kw").max())
+        out["generation_kw_max"] = float(scalar(ts, f"{name}.generation_kw").max())
+        out["scheduled_peak_import_kw"] = float(scalar(ts, f"{name}.pcc_p_kw").max())
+        out["inexact_clearings"] = int((scalar(ts, f"{name}.exact") < 0.5).sum())
+        out["relaxation_gap_kw_max"] = float(scalar(ts, f"{name}.relaxation_gap").max())
+        viol = scalar(ts, f"{name}.v_violation_pu")
         out["soft_voltage_violation_pu_max"] = float(viol.max()) if not viol.empty else 0.0
-        solve = _scalar(ts, f"{name}.solve_ms")
+        solve = scalar(ts, f"{name}.solve_ms")
         out["primary_solve_ms_median"] = float(solve.median())
         out["primary_solve_ms_max"] = float(solve.max())
     out.update(grid_forming_metrics(name, config, ts))
@@ -77,7 +73,7 @@ def grid_forming_metrics(name: str, config: MarketConfig, ts: pd.DataFrame) -> d
     measured: PCC import, the unit's output vs capacity, floor and schedule, and the island
     balance (output - loads - losses)."""
     gf = config.primary.grid_forming
-    sched = _scalar(ts, f"{name}.grid_forming_p_kw")
+    sched = scalar(ts, f"{name}.grid_forming_p_kw")
     if gf is None or sched.empty:
         return {}
     out: dict[str, Any] = {
@@ -85,7 +81,7 @@ def grid_forming_metrics(name: str, config: MarketConfig, ts: pd.DataFrame) -> d
         "grid_forming_scheduled_kw_max": round(float(sched.max()), 3),
         "grid_forming_scheduled_over_capacity": int((sched > gf.p_max_kw + 1e-6).sum())}
     grid = config.grid_state_key.split("/", 1)[0]
-    meas = _scalar(ts, f"{grid}.island_p_kw")
+    meas = scalar(ts, f"{grid}.island_p_kw")
     if not config.primary.islanded or meas.empty:
         return out
     step = float(np.median(np.diff(meas.index))) if len(meas) > 1 else 0.0
@@ -96,9 +92,9 @@ def grid_forming_metrics(name: str, config: MarketConfig, ts: pd.DataFrame) -> d
     err = (run - in_force).dropna()
     over, under = run > gf.p_max_kw, run < gf.p_min_kw
     loads = ts[ts["signal"] == f"{grid}.bus_p_kw"].groupby("time")["value"].sum()
-    balance = (meas - loads.reindex(meas.index) - _scalar(ts, f"{grid}.losses_kw")).dropna()
+    balance = (meas - loads.reindex(meas.index) - scalar(ts, f"{grid}.losses_kw")).dropna()
     out.update({
-        "pcc_import_abs_kw_max": round(float(_scalar(ts, f"{grid}.pcc_p_kw").abs().max()), 6),
+        "pcc_import_abs_kw_max": round(float(scalar(ts, f"{grid}.pcc_p_kw").abs().max()), 6),
         "island_balance_residual_kw_max": round(float(balance.abs().max()), 6)
         if len(balance) else None,
         "grid_forming_measured_kw_max": round(float(run.max()), 3),

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
+from federates.common.profiles import profile_values
 from federates.messages import Injection
 from federates.player.config import PlayerConfig, PlayerItem
-from federates.player.profiles import profile_values
 
 
 def q_from_pf(p_kw: np.ndarray, power_factor: float) -> np.ndarray:

@@ -16,7 +16,8 @@ class RecorderConfig(BaseModel):
     signals: list[Signal] | None = Field(
         None, description="What to record (default: every publication of the scenario).")
     exclude: list[str] = Field(default_factory=list, description="Keys to leave out.")
-    output_dir: str = ""
+    output_dir: str = Field("", description="Folder of the parquet parts (default: the run's "
+                            "results folder).")
     chunk_steps: int = Field(60, ge=1, description="Steps per parquet part (crash loses <= 1).")
     slack_steps: int | None = Field(
         None, ge=0, description="The other federates wait for the recorder once it is this "

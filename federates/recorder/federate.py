@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from federates.messages import payload_model
 from federates.recorder.config import RecorderConfig, Signal
-from federates.recorder.model import PAYLOADS, RecorderModel
+from federates.recorder.model import RecorderModel
 from federates.recorder.writer import BackgroundWriter, RawValue
 from federates.runtime import (
+    PHASES,
     FederateWrapper,
     Interfaces,
     Publication,
@@ -17,6 +19,8 @@ from federates.runtime import (
     StepIO,
     Subscription,
 )
+
+DEFAULT_SLACK_STEPS = 10
 
 
 class RecorderFederate(FederateWrapper):
@@ -28,6 +32,8 @@ class RecorderFederate(FederateWrapper):
 
     kind = "recorder"
     config_model = RecorderConfig
+    phase = PHASES["recorder"]
+    clock_port = "clock"
 
     @classmethod
     def interfaces(cls, runtime: RuntimeConfig, config: RecorderConfig) -> Interfaces:
@@ -36,6 +42,23 @@ class RecorderFederate(FederateWrapper):
             Subscription(key=s.key, type="string" if s.payload else "vector")
             for s in config.signals or []
         ])
+
+    @classmethod
+    def follow_slack_steps(cls, config: RecorderConfig, paced: bool) -> int:
+        """The others run at most `slack_steps` ahead of the recorder's clock.
+
+        HELICS values have no back-pressure: a recorder slower than the federation (a fast
+        grid stepping alone) falls behind, and a failure loses everything it has not
+        consumed. With the follow, the others run at most `slack_steps` steps ahead of it
+        (so they and the recorder still work in parallel) and a failure loses at most that
+        many steps. The follow closes a loop through every federate; with distributed time
+        negotiation, the federates waiting in it exchange timing messages continuously
+        while one of them computes long steps (a market clearing), so paced runs go
+        without it (their pace is far below the recorder's speed).
+        """
+        if config.slack_steps is not None:
+            return config.slack_steps
+        return 0 if paced else DEFAULT_SLACK_STEPS
 
     @classmethod
     def autowire(cls, name: str, config: RecorderConfig, context: ScenarioContext):
@@ -63,6 +86,9 @@ class RecorderFederate(FederateWrapper):
         # default 5 ms, whenever HELICS grants a step
         sys.setswitchinterval(2e-4)
         self.writer = BackgroundWriter(model, max_pending_steps=self.config.chunk_steps)
+        # any payload a kind declares, custom kinds' included (imported by reference)
+        self.models = {s.payload: payload_model(s.payload)
+                       for s in self.config.signals or [] if s.payload}
 
     def on_step(self, io: StepIO) -> None:
         values = []
@@ -71,7 +97,7 @@ class RecorderFederate(FederateWrapper):
                 continue
             raw = io.get_raw(signal.key)
             if signal.payload and raw:
-                values.append(RawValue(signal.key, PAYLOADS[signal.payload], raw))
+                values.append(RawValue(signal.key, self.models[signal.payload], raw))
             elif not signal.payload:
                 values.append(RawValue(signal.key, None, raw))
         self.writer.add_step(io.time, values)  # parsed and written on the writer's thread

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from federates.messages import ALL_PAYLOADS, Payload
+from federates.messages import Payload
 
 SCHEMA = pa.schema([
     ("time", pa.float64()),
@@ -28,7 +28,6 @@ SCHEMA = pa.schema([
 SORT_KEYS = [("time", "ascending"), ("signal", "ascending"), ("id", "ascending")]
 SORTED_METADATA = {b"gridfed.sorted_by": b"time,signal,id"}  # marks a part sorted as above
 PARTS_DIR = "timeseries.parts"
-PAYLOADS: dict[str, type[Payload]] = {m.__name__: m for m in ALL_PAYLOADS}
 
 
 def signal_prefix(key: str) -> str:

@@ -23,6 +23,8 @@ Event = Literal["attack_detected", "attack_cleared"]
 
 
 class DetectionConfig(BaseModel):
+    """Attack detection: measured import against the market's schedule."""
+
     model_config = ConfigDict(extra="forbid")
     threshold_kw: float = Field(10.0, ge=0, description="Absolute deviation threshold [kW].")
     threshold_pct: float = Field(

@@ -15,24 +15,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from federates.messages import GridState, PccSchedule, Response, Telemetry, parse_one_of
+from federates.messages import GridState, PccSchedule, Response, Telemetry
 from federates.resilience.config import ResilienceConfig
 from federates.resilience.manager import ResilienceManager
 from federates.runtime import (
+    PHASES,
     Endpoint,
     FederateWrapper,
     Interfaces,
     Publication,
+    RunFacts,
     RuntimeConfig,
     ScenarioContext,
     StepIO,
     Subscription,
 )
-
-
-def parse_report(raw: str) -> Telemetry | Response | None:
-    """A message on the telemetry endpoint: Telemetry or Response (None if neither)."""
-    return parse_one_of(raw, Telemetry, Response)
 
 
 class ResilienceFederate(FederateWrapper):
@@ -43,6 +40,7 @@ class ResilienceFederate(FederateWrapper):
 
     kind = "resilience"
     config_model = ResilienceConfig
+    phase = PHASES["resilience"]
     config: ResilienceConfig
 
     @classmethod
@@ -81,6 +79,15 @@ class ResilienceFederate(FederateWrapper):
                                                if markets else None)
         return config.model_copy(update=update)
 
+    @classmethod
+    def use_facts(cls, name: str, config: ResilienceConfig, facts: RunFacts) -> ResilienceConfig:
+        """An islanded feeder imports nothing: the manager must watch the grid-forming unit."""
+        island = next((g for g, f in facts.get("island") if f["enabled"]), None)
+        if island is not None and config.watch != "grid_forming":
+            raise ValueError(f"watch: must be 'grid_forming': federates.{island} runs "
+                             "islanded, so the PCC import is always 0")
+        return config
+
     def on_start(self, io: StepIO) -> None:
         self.manager = ResilienceManager(self.config)
         self.measured_kw: float | None = None
@@ -100,8 +107,7 @@ class ResilienceFederate(FederateWrapper):
             schedule = io.get(cfg.schedule_key, PccSchedule)
             if schedule is not None:
                 self.manager.add_schedule(schedule)
-        for _, raw in io.messages("telemetry"):
-            report = parse_report(raw)
+        for _, report in io.receive_from("telemetry", Telemetry, Response):
             if isinstance(report, Telemetry):
                 self.manager.add_telemetry(report)
             elif isinstance(report, Response):
@@ -122,6 +128,20 @@ class ResilienceFederate(FederateWrapper):
             io.publish("house_scores", out.house_scores)
         if out.state is not None:
             io.publish("state", out.state)
+
+    @classmethod
+    def counterfactual_variants(cls, name: str,
+                                config: ResilienceConfig) -> dict[str, dict[str, Any]]:
+        """`no_mitigation`: the manager detects and scores but sends no update."""
+        return {"no_mitigation": {f"{name}.mitigation": False}}
+
+    @classmethod
+    def compare_variants(cls, name: str, config: ResilienceConfig,
+                         runs: dict[str, dict[str, Any]]) -> tuple[dict, str] | None:
+        from federates.resilience.comparison import compare, comparison_markdown
+
+        data = compare(name, runs)
+        return data, comparison_markdown(data)
 
     @classmethod
     def report(cls, name: str, config: ResilienceConfig, timeseries: Any,

@@ -19,22 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from federates.common.series import scalar, summed
 from federates.resilience import targets
 from federates.resilience.config import ResilienceConfig
 
 WINDOW_S = 900.0
 RESTORE_TOL = 0.02
 NO_ATTACK_DIR = Path("counterfactual") / "no_attack"  # written by `gridfed run --counterfactual`
-
-
-def _scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
-
-
-def _summed(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[ts["signal"] == signal]
-    return sel.groupby("time")["value"].sum().sort_index()
 
 
 def _prefix(key: str) -> str:
@@ -63,14 +54,14 @@ def attack_interval(ts: pd.DataFrame, rm: str, step: float) -> tuple[float | Non
     """(start, end) of the first attack: ground truth if recorded, else from the detector."""
     name = attacker_prefix(ts)
     if name is not None:
-        active = _scalar(ts, f"{name}.active")
+        active = scalar(ts, f"{name}.active")
         on = active[active > 0]
         if on.empty:
             return None, None
         start = float(on.index[0])
         off = active[(active.index > start) & (active <= 0)]
         return start, float(off.index[0]) if not off.empty else None
-    detected = _scalar(ts, f"{rm}.detected")
+    detected = scalar(ts, f"{rm}.detected")
     on = detected[detected > 0]
     if on.empty:
         return None, None
@@ -104,35 +95,35 @@ def window_stats(ts: pd.DataFrame, lo: float, hi: float, sig: dict[str, str]) ->
         return s[(s.index >= lo) & (s.index < hi)]
 
     out: dict[str, Any] = {"from_s": lo, "to_s": hi}
-    out["pcc_import_kw"] = mean(_scalar(ts, sig["pcc"]))
-    out["total_load_kw"] = mean(_summed(ts, sig["load"])) if sig["load"] else None
+    out["pcc_import_kw"] = mean(scalar(ts, sig["pcc"]))
+    out["total_load_kw"] = mean(summed(ts, sig["load"])) if sig["load"] else None
     for key in ("total_cost", "curtailment_kw"):
-        out[key] = mean(_scalar(ts, f"{sig['market']}.{key}")) if sig["market"] else None
-    vmin, vmax = sel(_scalar(ts, f"{sig['grid']}.v_min_pu")), sel(
-        _scalar(ts, f"{sig['grid']}.v_max_pu"))
+        out[key] = mean(scalar(ts, f"{sig['market']}.{key}")) if sig["market"] else None
+    vmin, vmax = sel(scalar(ts, f"{sig['grid']}.v_min_pu")), sel(
+        scalar(ts, f"{sig['grid']}.v_max_pu"))
     out["v_min_pu"] = round(float(vmin.min()), 5) if len(vmin) else None
     out["v_max_pu"] = round(float(vmax.max()), 5) if len(vmax) else None
-    ansi = sel(_scalar(ts, f"{sig['grid']}.ansi_a_violations"))
+    ansi = sel(scalar(ts, f"{sig['grid']}.ansi_a_violations"))
     out["ansi_a_violation_node_steps"] = int(ansi.sum()) if len(ansi) else None
-    island = _scalar(ts, f"{sig['grid']}.island_p_kw")
+    island = scalar(ts, f"{sig['grid']}.island_p_kw")
     if len(island) and (island != 0).any():  # islanded: the grid-forming unit's output
         out["grid_forming_kw"] = mean(island)
-        out["grid_forming_scheduled_kw"] = mean(_scalar(ts, f"{sig['market']}.grid_forming_p_kw"))
+        out["grid_forming_scheduled_kw"] = mean(scalar(ts, f"{sig['market']}.grid_forming_p_kw"))
     pop = sig.get("population")
     if pop:
         gen = mean(-_by_id(ts, f"{pop}.load_kw", ("pv", "battery")))
         out["local_generation_kw"] = gen
         out["flexible_load_kw"] = mean(_by_id(ts, f"{pop}.load_kw", ("hvac", "waterheater",
                                                                       "ev")))
-        out["dispatched_agents"] = mean(_scalar(ts, f"{pop}.dispatched_agents"))
-        out["attacked_agents"] = mean(_scalar(ts, f"{pop}.attacked_agents"))
+        out["dispatched_agents"] = mean(scalar(ts, f"{pop}.dispatched_agents"))
+        out["attacked_agents"] = mean(scalar(ts, f"{pop}.attacked_agents"))
     return out
 
 
 def report_signals(name: str, config: ResilienceConfig, ts: pd.DataFrame) -> dict[str, str]:
     """Recorded signal names `window_stats` reads (grid, market, population of the run)."""
     grid, market = _prefix(config.pcc_key), _prefix(config.schedule_key)
-    pcc = f"{grid}.pcc_p_kw" if not _scalar(ts, f"{grid}.pcc_p_kw").empty else \
+    pcc = f"{grid}.pcc_p_kw" if not scalar(ts, f"{grid}.pcc_p_kw").empty else \
         f"{name}.measured_kw"
     load = f"{grid}.bus_p_kw" if (ts["signal"] == f"{grid}.bus_p_kw").any() else ""
     return {"pcc": pcc, "grid": grid, "market": market, "load": load,
@@ -144,15 +135,15 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
                        no_attack: pd.DataFrame | None = None) -> dict[str, Any]:
     """Windows, event times and the targets; `no_attack` is the same scenario's run without
     the attack (the counterfactual reference at the same times), when there is one."""
-    measured = _scalar(ts, f"{name}.measured_kw")
+    measured = scalar(ts, f"{name}.measured_kw")
     if measured.empty:
         return {}
     step = float(np.median(np.diff(measured.index))) if len(measured) > 1 else 0.0
     sig = report_signals(name, config, ts)
     market, pcc = sig["market"], sig["pcc"]
     start, end = attack_interval(ts, name, step)
-    detected = _scalar(ts, f"{name}.detected")
-    updates = _scalar(ts, f"{name}.updates")
+    detected = scalar(ts, f"{name}.detected")
+    updates = scalar(ts, f"{name}.updates")
     out: dict[str, Any] = {"attack_start_s": start, "attack_end_s": end,
                            "detection_time_s": None, "detection_delay_s": None,
                            "first_update_s": None, "time_to_restore_s": None}
@@ -168,7 +159,7 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
     if not upd.empty:
         first = float(upd.index[0])
         out["first_update_s"] = first
-        periods = _scalar(ts, f"{market}.period_start") if market else pd.Series(dtype=float)
+        periods = scalar(ts, f"{market}.period_start") if market else pd.Series(dtype=float)
         later = periods[periods > first]
         effect = float(later.iloc[0]) if not later.empty else first + step
     windows = {
@@ -183,7 +174,7 @@ def resilience_metrics(name: str, config: ResilienceConfig, ts: pd.DataFrame,
     out["watched"] = "grid-forming output" if island else "import"
     pre = out["windows"]["pre_attack"].get(watched)
     if pre is not None and out["detection_time_s"] is not None:
-        p = _scalar(ts, f"{sig['grid']}.island_p_kw" if island else pcc)
+        p = scalar(ts, f"{sig['grid']}.island_p_kw" if island else pcc)
         during = p[(p.index >= out["detection_time_s"]) & (p.index < t_end)]
         ok = (during - pre).abs() <= RESTORE_TOL * max(abs(pre), 1e-9)
         bad = during.index[~ok.to_numpy()]
@@ -301,7 +292,7 @@ def plot_pcc(name: str, ts: pd.DataFrame, metrics: dict[str, Any], path: Path) -
     for sig, label in ((f"{name}.measured_kw", f"measured {watched}"),
                        (f"{name}.scheduled_kw", "market schedule"),
                        (f"{name}.reference_kw", "reference")):
-        s = _scalar(ts, sig)
+        s = scalar(ts, sig)
         if not s.empty:
             ax.plot(s.index / 3600, s.values, label=label, drawstyle="steps-post")
     marks = (("attack_start_s", "red", "attack"), ("detection_time_s", "orange", "detected"),

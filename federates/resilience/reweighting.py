@@ -51,12 +51,16 @@ from federates.messages import AgentCoefficients, CoefficientUpdate
 
 
 class ReweightConfig(BaseModel):
+    """Re-weighting of the market's objective coefficients by resilience score (eq. 3)."""
+
     model_config = ConfigDict(extra="forbid")
     mu_kw: float = Field(
         5.0, gt=0, description="mu in eq. (3) [kW]: larger = gentler updates (Z_i - 1 scales "
         "as |Delta| / (mu n) for n equally scored agents).")
     z_min: float = Field(0.1, gt=0, description="Guard: Z_i is clipped to at least this value.")
-    mode: Literal["incremental", "one_shot"] = "incremental"
+    mode: Literal["incremental", "one_shot"] = Field(
+        "incremental", description="incremental: a coefficient update per market period "
+        "while the deviation lasts; one_shot: a single update sized for the whole deviation.")
     factor_min: float = Field(0.02, gt=0, description="Lower bound of cumulative factors.")
     factor_max: float = Field(50.0, gt=0, description="Upper bound of cumulative factors.")
     restore_tol: float = Field(

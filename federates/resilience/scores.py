@@ -27,6 +27,8 @@ from federates.messages import AgentScore
 
 
 class ScoreConfig(BaseModel):
+    """Trust (TS), commitment (CS) and resilience (RS) scores of the agents."""
+
     model_config = ConfigDict(extra="forbid")
     trust_rate: float = Field(0.3, gt=0, le=1, description="EWMA weight lambda_T of TS.")
     commitment_rate: float = Field(
@@ -41,8 +43,10 @@ class ScoreConfig(BaseModel):
     silent_observation: float = Field(
         0.0, ge=0, le=1, description="Trust observation when due telemetry did not arrive.")
     trust_weight: float = Field(0.5, ge=0, le=1, description="w: weight of TS in RS.")
-    rule: Literal["geometric", "arithmetic"] = "geometric"
-    initial: float = Field(1.0, ge=0, le=1)
+    rule: Literal["geometric", "arithmetic"] = Field(
+        "geometric", description="How TS and CS combine into RS: weighted geometric or "
+        "arithmetic mean.")
+    initial: float = Field(1.0, ge=0, le=1, description="Score of an agent never observed.")
 
 
 def _clip01(x: float) -> float:

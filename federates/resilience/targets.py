@@ -44,6 +44,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from federates.common.series import scalar, summed, wide
+
 REFERENCES = {"pre_attack": "pre-attack window mean (frozen)",
               "no_attack": "no-attack run at the same times"}
 
@@ -77,24 +79,6 @@ class TargetConfig(BaseModel):
 
 
 # ---------------------------------------------------------------------- series helpers
-def scalar(ts: pd.DataFrame, signal: str) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & (ts["id"] == "")]
-    return sel.groupby("time")["value"].last().sort_index()
-
-
-def by_type(ts: pd.DataFrame, signal: str, ids: tuple[str, ...]) -> pd.Series:
-    sel = ts[(ts["signal"] == signal) & ts["id"].isin(ids)]
-    return sel.groupby("time")["value"].sum().sort_index()
-
-
-def per_smo(ts: pd.DataFrame, signal: str) -> pd.DataFrame:
-    """time x SMO table of a recorded per-SMO signal (empty if not recorded)."""
-    sel = ts[ts["signal"] == signal]
-    if sel.empty:
-        return pd.DataFrame()
-    return sel.pivot_table(index="time", columns="id", values="value", aggfunc="last")
-
-
 def market_periods(ts: pd.DataFrame, market: str, start: float, end: float
                    ) -> list[tuple[float, float]]:
     """Market periods [lo, hi) from the two before `start` up to `end`."""
@@ -126,12 +110,12 @@ def period_table(ts: pd.DataFrame, sig: dict[str, str], start: float, end: float
     if not market:
         return []
     p = scalar(ts, sig["pcc"])
-    gen = -by_type(ts, f"{pop}.load_kw", ("pv", "battery")) if pop else pd.Series(dtype=float)
-    flex = by_type(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev")) if pop else \
+    gen = -summed(ts, f"{pop}.load_kw", ("pv", "battery")) if pop else pd.Series(dtype=float)
+    flex = summed(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev")) if pop else \
         pd.Series(dtype=float)
-    prim_p, prim_p0 = per_smo(ts, f"{market}.primary.p_kw"), per_smo(ts, f"{market}.primary.p0_kw")
-    sec_p = per_smo(ts, f"{market}.secondary.p_kw")
-    sec_n = per_smo(ts, f"{market}.secondary.agents")
+    prim_p, prim_p0 = wide(ts, f"{market}.primary.p_kw"), wide(ts, f"{market}.primary.p0_kw")
+    sec_p = wide(ts, f"{market}.secondary.p_kw")
+    sec_n = wide(ts, f"{market}.secondary.agents")
     rows: list[dict[str, Any]] = []
     hit = sorted(attacked or ())
     for lo, hi in market_periods(ts, market, start, end):
@@ -237,11 +221,11 @@ def attack_step(ts: pd.DataFrame, sig: dict[str, str], start: float,
     p = scalar(ts, sig["pcc"])
     if p.empty or not pop:
         return {}
-    gen = -by_type(ts, f"{pop}.load_kw", ("pv", "battery"))
+    gen = -summed(ts, f"{pop}.load_kw", ("pv", "battery"))
     before = p.index[p.index < start - 1e-9]
     if no_attack_ts is not None:
         p_ref = scalar(no_attack_ts, sig["pcc"])
-        g_ref = -by_type(no_attack_ts, f"{pop}.load_kw", ("pv", "battery"))
+        g_ref = -summed(no_attack_ts, f"{pop}.load_kw", ("pv", "battery"))
         t_ref = start
     elif len(before):
         p_ref, g_ref, t_ref = p, gen, float(before[-1])
@@ -381,8 +365,8 @@ def assess(metrics: dict[str, Any], ts: pd.DataFrame, sig: dict[str, str],
     first = next((r for r in rows if after is not None and r["from_s"] >= after - 1e-9), None)
     pop = sig.get("population", "")
     if first is not None and pop:
-        gen = -by_type(ts, f"{pop}.load_kw", ("pv", "battery"))
-        flex = by_type(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev"))
+        gen = -summed(ts, f"{pop}.load_kw", ("pv", "battery"))
+        flex = summed(ts, f"{pop}.load_kw", ("hvac", "waterheater", "ev"))
         g0, f0 = _at(gen, start), _at(flex, start)
         if g0 is not None and f0 is not None and first["local_generation_kw"] is not None:
             out["first_mitigated_period"] = {

@@ -64,6 +64,18 @@ def _read_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
     return times, frame["value"].to_numpy(dtype=float)
 
 
+def check_profile(field: str, name: str) -> None:
+    """Compile-time check of a profile name: a built-in one, or a CSV that opens and parses
+    (columns time_s, value; time_s strictly increasing)."""
+    if name.endswith(".csv"):
+        from federates.checks import read_csv
+
+        read_csv(field, name, {"value"}, time_columns=("time_s",))
+    elif name not in BUILTIN:
+        raise ValueError(f"{field}: unknown profile {name!r}; expected one of {list(BUILTIN)} "
+                         "or a .csv path")
+
+
 def profile_values(name: str, t: np.ndarray | float, **options: float) -> np.ndarray:
     """Values of a built-in profile or of a CSV file (`name` ending in .csv) at times t [s].
 

@@ -1,0 +1,1 @@
+"""Pieces several kinds share that belong to no kind: daily profiles and weather."""

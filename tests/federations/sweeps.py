@@ -1,0 +1,70 @@
+"""Shared pieces of the sweep federation tests: a small scenario, sweep files, process tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO, interruptible
+
+SMALL = {"name": "small13", "seed": 2, "feeder": "ieee13", "duration": "10min",
+         "period": "1min", "timeout": "2min", "federates": {
+             "pv": {"kind": "player", "config": {"items": [
+                 {"bus": "675", "profile": "pv_clear_sky", "p_kw": -50}]}},
+             "grid": {"kind": "grid", "config": {"baseline": {"shape": "residential"}}},
+             "recorder": {"kind": "recorder"}}}
+
+
+def write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def small_sweep(folder: Path, parameters: dict, **extra) -> Path:
+    write(folder / "small.yaml", SMALL)
+    return write(folder / "sweep.yaml", {"name": "t", "scenario": "small.yaml", "seed": 9,
+                                         "set": {"duration": "10min"},
+                                         "parameters": parameters, **extra})
+
+
+def start_sweep(*args: str, tag: str) -> subprocess.Popen:
+    """`gridfed sweep ARGS` in the background; every process it starts carries `tag`."""
+    env = dict(os.environ, COLUMNS="200", GRIDFED_TEST_TAG=tag)
+    return subprocess.Popen([sys.executable, "-m", "runner", "sweep", *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=interruptible)
+
+
+def new_tag() -> str:
+    return uuid.uuid4().hex
+
+
+def tagged(tag: str) -> list[int]:
+    """Live (non-zombie) processes whose environment carries the tag."""
+    needle = f"GRIDFED_TEST_TAG={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if needle in environ.split(b"\0") and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def federation_metrics(run_dir: Path) -> dict:
+    """metrics.json's per-federate metrics without the plot lists (a sweep draws none)."""
+    feds = json.loads((run_dir / "metrics.json").read_text())["federates"]
+    for fed in feds.values():
+        fed.pop("plots", None)
+    return feds
