@@ -67,7 +67,7 @@ class PacConfig(_Strict):
     tol: float = Field(1e-5, gt=0, description="Stop when the local and consensus residuals "
                        "are below this [pu].")
     private: bool = Field(False, description="Private mode: every atom draws its step factor "
-                          "gamma_j ~ U[0.5, 1.5] gamma at every iteration.")
+                          "gamma_j uniformly between 0.5 gamma and 1.5 gamma at every iteration.")
     seed: int = Field(0, description="Seed of the private-mode step sizes.")
     primal_momentum: bool = Field(
         False, description="NST-PAC: also extrapolate the primal iterate (the seed's alpha); "
