@@ -28,6 +28,7 @@ from federates.iot.federate import build_population
 from federates.iot.model import PopulationModel
 from federates.market.config import MarketConfig, PrimaryConfig, SecondaryConfig
 from federates.market.operator import MarketOperator
+from federates.market.primary import Background
 
 
 def _stats(xs: list[float]) -> dict[str, float]:
@@ -60,7 +61,7 @@ def bench(periods: int = 12, model: str = "socp", seed: int = 7,
             op.on_bid(b)
         bids = op.agent_bids()
         c0, t0 = time.process_time(), time.perf_counter()
-        res = op.primary.clear(bids, bg, bg * op.pf_ratio)
+        res = op.primary.clear(bids, Background(bg, bg * op.pf_ratio))
         c1, t1 = time.process_time(), time.perf_counter()
         op.last = res
         op.adjust = {s: float(res.p_kw[i] - bids.p0[i]) for i, s in enumerate(op.smos)}

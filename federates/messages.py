@@ -394,20 +394,26 @@ class SmoDispatch(Payload):
     p_max_kw: float
     p_kw: float = Field(description="Cleared setpoint [kW] (load convention).")
     q_kvar: float
-    price: float = Field(description="dLMP at the SMO bus [$/kWh].")
+    price: float = Field(description="dLMP at the SMO bus [$/kWh] (consumer market: mu, the "
+                         "price on the houses' total injection).")
     agents: int = Field(0, description="Agents dispatched by the SMO's secondary market.")
+    price_deviation: float | None = Field(
+        None, description="Consumer market: price on the houses' deviation mu~ [$/kWh].")
+    tracking_error_kw: float | None = Field(
+        None, description="Consumer market: cleared SMO total minus the houses' responses "
+        "[kW] (load convention).")
 
 
 class MarketDispatch(Payload):
     """Bids vs cleared setpoints of every SMO at one clearing."""
 
     time: float
-    kind: Literal["primary", "secondary"]
+    kind: Literal["primary", "secondary", "consumer"]
     smos: list[SmoDispatch]
 
     def rows(self) -> list[tuple[str, str, float]]:
         return [(f"{self.kind}.{name}", d.smo, float(v)) for d in self.smos
-                for name, v in d if name != "smo"]
+                for name, v in d if name != "smo" and v is not None]
 
 
 class MarketMetrics(Payload):

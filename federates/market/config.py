@@ -56,6 +56,24 @@ class GridFormingConfig(_Strict):
         return self
 
 
+class PacConfig(_Strict):
+    """Distributed clearing by PAC / NST-PAC (one atom per bus; spec B)."""
+
+    rho: float = Field(0.3, gt=0, description="Proximal step rho [per unit] (grid-tuned on "
+                       "the 4-bus toy with gamma: rho^2 gamma below ~0.1 is stable).")
+    gamma: float = Field(1.0, gt=0, description="Dual step factor: the dual step is "
+                         "rho * gamma [per unit].")
+    max_iterations: int = Field(2000, ge=1, description="Iteration cap per clearing.")
+    tol: float = Field(1e-5, gt=0, description="Stop when the local and consensus residuals "
+                       "are below this [pu].")
+    private: bool = Field(False, description="Private mode: every atom draws its step factor "
+                          "gamma_j uniformly between 0.5 gamma and 1.5 gamma at every iteration.")
+    seed: int = Field(0, description="Seed of the private-mode step sizes.")
+    primal_momentum: bool = Field(
+        False, description="NST-PAC: also extrapolate the primal iterate (the seed's alpha); "
+        "off by default because it diverged on the 4-bus toy at every step size tried.")
+
+
 class PrimaryConfig(_Strict):
     """Primary market (AC OPF on the feeder) settings.
 
@@ -66,6 +84,11 @@ class PrimaryConfig(_Strict):
     model: Literal["socp", "lindistflow"] = Field(
         "socp", description="Network model of the clearing: the DistFlow SOCP relaxation or "
         "the linear LinDistFlow (no losses in the flows, faster).")
+    solver: Literal["central", "pac", "nst_pac"] = Field(
+        "central", description="central: one cvxpy solve; pac / nst_pac: distributed clearing "
+        "(one atom per bus) reported against the central solve (socp, grid-connected, "
+        "linear_upper_voltage false).")
+    pac: PacConfig = Field(default_factory=PacConfig)
     weights: ObjectiveWeights = Field(default_factory=ObjectiveWeights)
     import_price: float = Field(0.10, description="Energy price at the PCC [$/kWh].")
     import_price_by_hour: list[float] | None = Field(
@@ -106,6 +129,21 @@ class PrimaryConfig(_Strict):
         None, description="Grid-forming unit (required when islanded).")
 
     @model_validator(mode="after")
+    def _distributed(self) -> PrimaryConfig:
+        if self.solver == "central":
+            return self
+        bad = {"model": self.model != "socp", "linear_upper_voltage": self.linear_upper_voltage,
+               "islanded": self.islanded, "grid_forming": self.grid_forming is not None,
+               "pcc_p_min_kw": self.pcc_p_min_kw is not None,
+               "pcc_p_max_kw": self.pcc_p_max_kw is not None}
+        for name, wrong in bad.items():
+            if wrong:
+                raise ValueError(f"{name}: not supported with solver {self.solver!r} (the "
+                                 "atomised market is the grid-connected SOCP without the "
+                                 "lossless voltage bound)")
+        return self
+
+    @model_validator(mode="after")
     def _pcc_and_island(self) -> PrimaryConfig:
         lo, hi = self.pcc_p_min_kw, self.pcc_p_max_kw
         if lo is not None and hi is not None and lo > hi:
@@ -139,6 +177,21 @@ class SecondaryConfig(_Strict):
         0.5, gt=0, description="Error [kW] at which an agent's commitment drops to 1/2.")
 
 
+class ConsumerMarketConfig(_Strict):
+    """Consumer markets (Stackelberg game, spec C) below the SMOs' secondary markets.
+
+    For each listed SMO, the SMO is the consumer market operator: after its secondary
+    clearing it posts two prices so that its houses' best responses deliver its cleared
+    total (the houses' baselines and downward flexibility come from their bids).
+    """
+
+    smos: list[str] | Literal["all"] = Field(
+        default_factory=list, description="SMOs (buses) that clear their houses through a "
+        "consumer market; 'all' for every SMO; empty = none.")
+    gamma: float = Field(0.5, gt=0, description="Houses' disutility coefficient gamma_i "
+                         "[$/(kW^2 h)].")
+
+
 class MarketConfig(_Strict):
     """Config of the market federate (autowire fills feeder and peers)."""
 
@@ -149,6 +202,7 @@ class MarketConfig(_Strict):
     secondary: SecondaryConfig = Field(default_factory=SecondaryConfig)
     secondary_enabled: bool = Field(True, description="Clear the secondary markets (houses "
                                     "under each SMO); off: SMO setpoints only.")
+    consumer: ConsumerMarketConfig = Field(default_factory=ConsumerMarketConfig)
     smos: list[str] = Field(
         default_factory=list, description="SMO ids (= feeder buses); empty = every load bus.")
     iot_federates: list[str] = Field(

@@ -9,7 +9,8 @@ Interfaces of a federate named `market`:
   resilience manager is in the scenario;
 - publications: `market/prices` (Prices), `market/pcc_schedule` (PccSchedule),
   `market/metrics` (MarketMetrics), `market/primary_dispatch` and
-  `market/secondary_dispatch` (MarketDispatch: bids vs cleared setpoints per SMO).
+  `market/secondary_dispatch` (MarketDispatch: bids vs cleared setpoints per SMO), with
+  consumer markets also `market/consumer_dispatch` (their prices and tracking error).
 Timing: the market runs in phase 3, after devices and grid. Bids sent by the devices at step
 t reach it at t; it clears at t when t is a multiple of its primary / secondary period, and
 the setpoints reach the devices at t + dt (one-step control latency). The HELICS period of
@@ -59,6 +60,8 @@ class MarketFederate(FederateWrapper):
     def interfaces(cls, runtime: RuntimeConfig, config: MarketConfig) -> Interfaces:
         subs = [Subscription(key=config.grid_state_key)] if config.grid_state_key else []
         subs += [Subscription(key=f"{r}/house_scores") for r in config.resilience_federates]
+        consumer = ([Publication(port="consumer_dispatch", payload="MarketDispatch",
+                                 units="kW")] if config.consumer.smos else [])
         return Interfaces(
             publications=[Publication(port="prices", payload="Prices", units="$/kWh"),
                           Publication(port="pcc_schedule", payload="PccSchedule", units="kW"),
@@ -66,7 +69,7 @@ class MarketFederate(FederateWrapper):
                           Publication(port="primary_dispatch", payload="MarketDispatch",
                                       units="kW"),
                           Publication(port="secondary_dispatch", payload="MarketDispatch",
-                                      units="kW")],
+                                      units="kW"), *consumer],
             subscriptions=subs,
             endpoints=[Endpoint(port="bids", payload="FlexibilityBid|Response|Setpoint"),
                        Endpoint(port="coefficients", payload="CoefficientUpdate")],

@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from federates.market.config import MarketConfig, parse_seconds
+from federates.market.consumer_smo import clear_smo_consumer_markets
 from federates.market.primary import AgentBids, Background, ClearingResult, PrimaryMarket
 from federates.market.secondary import (
     CommitmentTracker,
@@ -113,6 +114,11 @@ class MarketOperator:
         self.history: list[dict[str, float]] = []
         self.failures = 0
         self.stale_smos: set[str] = set()  # SMOs held at their last bid (`stale_bids: fixed`)
+        cm = config.consumer.smos
+        self.consumer_smos = set(self.smos) if cm == "all" else set(cm)
+        unknown = sorted(self.consumer_smos - set(self.smos))
+        if unknown:
+            raise ValueError(f"consumer.smos: not SMOs of this market: {unknown[:5]}")
 
     # ------------------------------------------------------------------ inputs
     def on_grid(self, state: GridState) -> None:
@@ -339,6 +345,8 @@ class MarketOperator:
                       smo_q_kvar=full.smo_q_kvar[present],
                       shortfall_kw=full.shortfall_kw[present])
         price = price_all[present]
+        if self.consumer_smos:
+            res = self._consumer_markets(t, smos, counts, bids, res, price, out)
         out.setpoints = self._smo_setpoints(t, (smos, agents, counts, res))
         out.dispatch.append(_dispatch(t, "secondary", smos, {
             "p0_kw": np.array([b.p0_kw for b in bids]),
@@ -385,6 +393,17 @@ class MarketOperator:
             out.schedule = PccSchedule(time=t, period_start=t, period_end=t + self.t_secondary,
                                        p_kw=supply_p, q_kvar=supply_q,
                                        grid_forming_p_kw=gf_p, grid_forming_q_kvar=gf_q)
+
+    def _consumer_markets(self, t: float, smos: list[str], counts: np.ndarray,
+                          bids: list[FlexibilityBid], res: SecondaryResult,
+                          price: np.ndarray, out: Outputs) -> SecondaryResult:
+        """Consumer markets of the configured SMOs; the houses' responses replace their
+        secondary-market setpoints (see `consumer_smo`)."""
+        p_kw, names, cols = clear_smo_consumer_markets(
+            smos, counts, bids, res, price, self.consumer_smos, self.cfg.consumer.gamma)
+        if names:
+            out.dispatch.append(_dispatch(t, "consumer", names, cols))
+        return replace(res, p_kw=p_kw)
 
     def _universe_slots(self, smos: list[str], agents: list[str]) -> np.ndarray:
         """Positions of `agents` in the compiled secondary problem, which holds every agent

@@ -59,6 +59,7 @@ class PrimaryMarket:
         # agents -> buses (n x a): bus injections of agent quantities
         self.agent_incidence = sp.csr_matrix(
             (np.ones(a), (self.agent_bus, np.arange(a))), shape=(net.n, a))
+        self.last_pac = None  # PacResult of the last distributed clearing
         self._build()
 
     @property
@@ -204,7 +205,14 @@ class PrimaryMarket:
             warnings.simplefilter("ignore", UserWarning)
             self._solve(opts)
         dt = time.perf_counter() - t0
-        return self._result(bids, dt, decompose)
+        res = self._result(bids, dt, decompose)
+        if self.cfg.solver != "central" and res.status.startswith("optimal"):
+            from federates.market.distributed import clear_distributed
+
+            res, self.last_pac = clear_distributed(
+                self.net, self.agent_bus, self.cfg, bids, pr["pf"].value * S,
+                pr["qf"].value * S, self.tap, res)
+        return res
 
     def _solve(self, opts: dict) -> None:
         self.problem.solve(**opts)
