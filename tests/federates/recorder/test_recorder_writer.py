@@ -6,7 +6,7 @@ import pytest
 from federates.messages import GridState
 from federates.recorder.model import RecorderModel, merge_parts
 from federates.recorder.writer import BackgroundWriter, RawValue
-from tests.test_recorder import state
+from tests.federates.recorder.test_recorder import state
 
 
 def steps(n: int) -> list[tuple[float, list[RawValue]]]:

@@ -167,7 +167,7 @@ def test_wrapper_reads_the_grid_forming_output_from_the_grid_state():
             800.0 if watch == "grid_forming" else 0.0)
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 ATTACK_3 = REPO / "scenarios" / "attack_3.yaml"
 
 

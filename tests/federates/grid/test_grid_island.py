@@ -7,7 +7,7 @@ import pytest
 from federates.grid.config import GridConfig
 from federates.grid.federate import build_model
 from federates.messages import Injection
-from tests.test_grid_model import load_powers_kw
+from tests.federates.grid.test_grid_model import load_powers_kw
 
 
 def island_model(feeder: str = "ieee123", **island):

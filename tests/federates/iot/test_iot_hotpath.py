@@ -12,7 +12,7 @@ from federates.iot.federate import injection_dict
 from federates.iot.flex import Groups
 from federates.iot.model import nan0
 from federates.messages import InjectionSet, PopulationSummary
-from tests.test_iot_fastpath import coordinator
+from tests.federates.iot.test_iot_fastpath import coordinator
 
 LOADS = pd.DataFrame({"bus": ["1", "2", "3", "4", "5"], "nodes": ["1", "2", "1.2.3", "3", "1"],
                       "kw": [60.0, 40.0, 150.0, 30.0, 300.0],

@@ -74,7 +74,7 @@ def scenario(out: Path) -> dict:
                                "ev": {"share": 0.1}},
                 "start_hour": 15, "market": "market/bids", "market_period_s": 300,
                 "response_period_s": 0}},  # a Response every step
-            "market": {"kind": "tests.test_iot_federation:MarketHarness", "phase": 3,
+            "market": {"kind": "tests.federations.test_iot_federation:MarketHarness", "phase": 3,
                        "config": {"out": str(out)}},
             "recorder": {"kind": "recorder"},
         },

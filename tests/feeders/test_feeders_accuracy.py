@@ -19,7 +19,7 @@ import pytest
 
 import feeders
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeders"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "feeders"
 
 
 def solve(name: str, tolerance: float | None = None, **kw) -> tuple[pd.Series, float]:

@@ -3,7 +3,7 @@
 Three processes join a broker of their own: a sender sends one message per step to a
 receiver's endpoint 'recv/in'; the real attacker federate switches a drop (or delay) filter
 on that endpoint between t1 and t2. The toy sender/receiver federates live in this file,
-which doubles as their child-process entry point (`python tests/test_filters.py CFG`).
+which doubles as their child-process entry point (`python tests/federations/test_filters.py CFG`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from federates.runtime import (
     run,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PERIOD, STOP = 10.0, 100.0
 T1, T2 = 30.0, 60.0
 

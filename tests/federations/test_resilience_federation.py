@@ -89,7 +89,7 @@ def scenario(out: Path) -> dict:
     return {
         "name": "rm_toy", "feeder": "case33bw", "duration": "2h", "period": "1min",
         "federates": {
-            "plant": {"kind": "tests.test_resilience_federation:Plant", "phase": 3,
+            "plant": {"kind": "tests.federations.test_resilience_federation:Plant", "phase": 3,
                       "config": {"manager": "rm", "out": str(out)}},
             "attacker": {"kind": "attacker", "config": {
                 "attack_endpoint": "plant/attack", "iot_federate": "plant",

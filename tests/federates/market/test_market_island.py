@@ -19,9 +19,9 @@ from federates.market.primary import AgentBids, Background, PrimaryMarket
 from federates.market.report import grid_forming_metrics, island_markdown
 from federates.market.validation import compare, opendss_solve
 from feeders.opendss import IslandSetup
-from tests.test_grid_model import load_powers_kw
-from tests.test_market_operator import bids_for, grid_state
-from tests.test_market_primary import fd_price, setup, toy
+from tests.federates.grid.test_grid_model import load_powers_kw
+from tests.federates.market.test_market_operator import bids_for, grid_state
+from tests.federates.market.test_market_primary import fd_price, setup, toy
 
 COST, ALPHA = 0.08, 2e-4
 

@@ -7,7 +7,7 @@ import pytest
 
 from federates.market.config import SecondaryConfig
 from federates.market.secondary import SecondaryBids, SecondaryMarkets
-from tests.test_market_secondary import population
+from tests.federates.market.test_market_secondary import population
 
 N_SMO = 85
 
