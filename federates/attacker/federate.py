@@ -111,14 +111,26 @@ class AttackerFederate(FederateWrapper):
 
     @classmethod
     def use_facts(cls, name: str, config: AttackerConfig, facts: RunFacts) -> AttackerConfig:
-        """Target selection from the device federate's population (its `bus_resources`)."""
-        if config.feeder_data.buses or not config.use_population:
-            return config
-        resources = facts.of(config.iot_federate, "bus_resources")
-        if resources is None:
-            raise ValueError(f"use_population: federate {config.iot_federate!r} states no "
-                             "population (bus_resources); set iot_federate")
-        return config.model_copy(update={"feeder_data": FeederDataConfig(**resources)})
+        """Target selection from the device federate's population (its `bus_resources`);
+        house ids an attack names must be houses of that population."""
+        if config.use_population and not config.feeder_data.buses:
+            resources = facts.of(config.iot_federate, "bus_resources")
+            if resources is None:
+                raise ValueError(f"use_population: federate {config.iot_federate!r} states no "
+                                 "population (bus_resources); set iot_federate")
+            config = config.model_copy(update={"feeder_data": FeederDataConfig(**resources)})
+        houses = {a for agents in config.feeder_data.agents.values() for a in agents}
+        for i, attack in enumerate(config.attacks):
+            for j, agent in enumerate(attack.targets.agents):
+                if not houses:
+                    raise ValueError(f"attacks[{i}].targets.agents[{j}]: house {agent!r} "
+                                     "named, but the attacker knows no houses (set "
+                                     "use_population or feeder_data.agents)")
+                if agent not in houses:
+                    raise ValueError(f"attacks[{i}].targets.agents[{j}]: {agent!r} is not a "
+                                     f"house of the population ({len(houses)} houses, e.g. "
+                                     f"{sorted(houses)[:3]})")
+        return config
 
     @classmethod
     def check(cls, name: str, config: AttackerConfig, context: ScenarioContext) -> None:
