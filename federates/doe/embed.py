@@ -143,20 +143,45 @@ class EnvelopeLP:
     """B1: the ICNN-as-LP (24) for one study, built once and updated per interval."""
 
     def __init__(self, sset: SurrogateSet, der_cols: np.ndarray, weights: Weights,
-                 study: Study) -> None:
+                 study: Study, prune: bool = True) -> None:
         if not all(n.convex and n.min_wz() >= 0.0 for n in sset.nets.values()):
             raise ValueError("the LP embedding needs ICNNs with Wz >= 0 (Theorem 1)")
-        self.lay, self.weights, self.study = _Layout(sset, der_cols), weights, study
+        self.sset, self.lay = sset, _Layout(sset, der_cols)
+        self.weights, self.study = weights, study
         n_row = self.lay.a.shape[0]
         col_lo = np.zeros(self.lay.n_col)
         col_hi = np.full(self.lay.n_col, INF)
-        self.h = _highs()
+        self.h = h = _highs()
         self.h.passModel(_lp(self.lay, self.lay.costs(weights, study), col_lo, col_hi,
                              np.zeros(n_row), np.full(n_row, INF), 0.0))
         self._rows = np.arange(n_row, dtype=np.int32)
         self._dcols = np.arange(self.lay.nd, dtype=np.int32)
         self._scols = np.concatenate(list(self.lay.scols.values())).astype(np.int32)
         self._hard = False
+        self.prune = prune
+        self._zcols = np.concatenate([c for cs in self.lay.zcols.values() for c in cs]
+                                     ).astype(np.int32)
+        if prune:
+            h.setOptionValue("presolve", "off")  # keep the basis between intervals
+
+    def _prune(self, x, p_lo, p_hi, row_lo, row_up) -> None:
+        """Fix neurons that are stable over the interval's DER box (interval arithmetic):
+        always inactive -> z = 0, always active -> z = pre-activation. The forward-pass point,
+        which is optimal (Theorem 1), stays feasible, so the optimum is unchanged."""
+        lay = self.lay
+        box_lo, box_hi = x.copy(), x.copy()
+        box_lo[lay.d], box_hi[lay.d] = p_lo, p_hi
+        z_up = np.full(lay.n_col, INF)
+        for j, (m, i) in enumerate(lay.layers):
+            net = self.sset.nets[m]
+            if i >= len(net.widths):
+                continue
+            pre_lo, pre_hi = interval_bounds(net, box_lo, box_hi)[i]
+            z_up[lay.zcols[m][i][pre_hi <= 0.0]] = 0.0
+            rows = lay.layer_rows[j] + np.flatnonzero(pre_lo >= 0.0)
+            row_up[rows] = row_lo[rows]
+        zc = self._zcols
+        self.h.changeColsBounds(len(zc), zc, np.zeros(len(zc)), z_up[zc])
 
     @property
     def n_nonzeros(self) -> int:
@@ -166,14 +191,18 @@ class EnvelopeLP:
               hard: bool = False) -> Solution:
         """Envelope of one interval: ``x`` full input vector (its DER entries are ignored)."""
         lay, h = self.lay, self.h
-        xf = np.asarray(x, float)[lay.fixed]
+        x = np.asarray(x, float)
+        xf = x[lay.fixed]
         lo = lay.row_lower(xf, limits)
-        h.changeRowsBounds(len(lo), self._rows, lo, np.full(len(lo), INF))
+        up = np.full(len(lo), INF)
+        if self.prune:
+            self._prune(x, p_lo, p_hi, lo, up)
+        h.changeRowsBounds(len(lo), self._rows, lo, up)
         h.changeColsBounds(lay.nd, self._dcols, np.asarray(p_lo, float),
                            np.asarray(p_hi, float))
         if hard != self._hard:
-            up = np.full(len(self._scols), 0.0 if hard else INF)
-            h.changeColsBounds(len(up), self._scols, np.zeros(len(up)), up)
+            s_up = np.full(len(self._scols), 0.0 if hard else INF)
+            h.changeColsBounds(len(s_up), self._scols, np.zeros(len(s_up)), s_up)
             self._hard = hard
         h.changeObjectiveOffset(lay.offset(xf, p_lo, p_hi, self.weights, self.study))
         t0 = time.perf_counter()

@@ -35,6 +35,9 @@ class Config(BaseModel):
     feeder: Literal["ieee123", "ieee13"] = Field(
         "ieee123", description="Feeder with a shipped DOE case (DERs, monitored lines); -.")
     hours: int = Field(960, ge=24, description="Length of the hourly series (h).")
+    evaluate_hours: int | None = Field(
+        None, ge=1, description="Evaluate only the first N intervals of the series (h); "
+                                "None = all. Data and training still use the whole series.")
     samples: int = Field(30_000, ge=200, description="Random OpenDSS snapshots (count).")
     m_peak: float | None = Field(
         None, gt=0, description="Peak load multiplier (pu of nominal load); None = calibrate.")
@@ -44,6 +47,8 @@ class Config(BaseModel):
         default_factory=lambda: {k: list(v) for k, v in TABLE_II.items()},
         description="Hidden widths per surrogate L, V, I, P (neurons); Table II default.")
     epochs: int = Field(300, ge=1, description="Maximum training epochs (count).")
+    mlp_epochs: int | None = Field(
+        None, ge=1, description="Maximum MLP training epochs (count); None = epochs.")
     batch: int = Field(512, ge=8, description="Mini-batch size (samples).")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate (-).")
     patience: int = Field(30, ge=1, description="Early-stop patience (epochs).")

@@ -38,6 +38,8 @@ def _surrogates(cfg: Config, data, omap: OutputMap, c: Case, seed: int, out: Pat
     sets, rows, times = {}, [], {}
     for convex in (True, False):
         label = "icnn" if convex else "mlp"
+        if not convex and cfg.mlp_epochs:
+            tcfg = replace(tcfg, epochs=cfg.mlp_epochs)
         if convex and cfg.weights_file:
             sets[label] = S.SurrogateSet.load(Path(cfg.weights_file))
             times[label] = 0.0
@@ -95,11 +97,13 @@ def run(config: Config, out: Path, *, seed: int, jobs: int = 1,
     for study, t in snaps.items():
         snap_rows += eng.interval(series, t, ("B0", "B1", "B2", "B3", "B4"), study)
     rng = np.random.default_rng(seed)
-    b2_set = set(rng.choice(len(series), size=min(config.b2_intervals, len(series)),
+    n_all = min(config.evaluate_hours or len(series), len(series))
+    b2_set = set(rng.choice(n_all, size=min(config.b2_intervals, n_all),
                             replace=False).tolist())
     rows, corner_rows = [], []
     t0 = time.perf_counter()
-    for t in range(len(series)):
+    n_eval = min(config.evaluate_hours or len(series), len(series))
+    for t in range(n_eval):
         env = {}
         for study in ("upper", "lower"):
             methods = ("B0", "B1", "B3") + (("B2",) if t in b2_set else ())
@@ -115,11 +119,12 @@ def run(config: Config, out: Path, *, seed: int, jobs: int = 1,
                                      c.limits, c.weights):
                         corner_rows.append({"t": t, "method": meth, **r})
     timing["series_s"] = time.perf_counter() - t0
-    adapt = _adaptivity(eng, series, c)
+    adapt = _adaptivity(eng, series, c, n_eval)
     tables = {"snapshots": pd.DataFrame(snap_rows), "series": pd.DataFrame(rows),
               "corners": pd.DataFrame(corner_rows), "nmae": nmae_tab, "training": train_tab,
               "adaptivity": adapt}
     info = {"feeder": c.feeder, "m_peak": m_peak, "samples": config.samples,
+            "evaluated_intervals": n_eval, "weights_file": config.weights_file,
             "failed_samples": data.n_failed, "snapshot_hours": snaps, "timing": timing,
             "limits": c.limits.__dict__, "weights": c.weights.__dict__,
             "weights_sha256": sets["icnn"].meta.get("weights_sha256"),
@@ -131,13 +136,14 @@ def run(config: Config, out: Path, *, seed: int, jobs: int = 1,
     return head
 
 
-def _adaptivity(eng: EnvelopeEngine, series: profiles.Series, c: Case) -> pd.DataFrame:
+def _adaptivity(eng: EnvelopeEngine, series: profiles.Series, c: Case,
+                n_eval: int) -> pd.DataFrame:
     """Spec test 15: V_max - 0.01 pu and 0.9 I_max with the same weights (B1 only)."""
     tight = c.limits.with_(v_max_pu=c.limits.v_max_pu - 0.01, i_max_a=0.9 * c.limits.i_max_a)
     rows = []
     for study in ("upper", "lower"):
         lp = eng.lp[study]
-        for t in range(len(series)):
+        for t in range(n_eval):
             x = eng.x_of(series.p_load[t], series.q_load[t], series.p_hi[t])
             a = lp.solve(x, series.p_lo[t], series.p_hi[t], c.limits)
             b = lp.solve(x, series.p_lo[t], series.p_hi[t], tight)

@@ -39,6 +39,7 @@ def test_lp_at_a_fixed_point_equals_the_forward_pass(trained):
 @pytest.mark.parametrize("study", ["upper", "lower"])
 def test_b1_lp_objective_equals_b2_milp_on_several_intervals(trained, study):
     lp = EnvelopeLP(trained.icnn, trained.der_cols, W, study)
+    full = EnvelopeLP(trained.icnn, trained.der_cols, W, study, prune=False)
     s = trained.series
     binding = 0
     for t in range(0, len(s), 4):
@@ -47,6 +48,8 @@ def test_b1_lp_objective_equals_b2_milp_on_several_intervals(trained, study):
         b2 = solve_milp(trained.icnn, trained.der_cols, x, s.p_lo[t], s.p_hi[t], LIM, W, study)
         assert b1.status == "Optimal" and b2.status == "Optimal"
         assert abs(b1.objective - b2.objective) <= 1e-6 * max(1.0, abs(b1.objective))
+        unpruned = full.solve(x, s.p_lo[t], s.p_hi[t], LIM)
+        assert abs(unpruned.objective - b1.objective) <= 1e-6 * max(1.0, abs(b1.objective))
         xs = _x(trained, t, b1.p)
         fwd = model_objective(trained.icnn, xs, trained.der_cols, s.p_lo[t], s.p_hi[t], LIM,
                               W, study)["J"]
