@@ -34,9 +34,10 @@ def run(intervals: int = 60, b2_intervals: int = 2) -> dict:
 
     out: dict = {}
     snap = Snapshotter(IEEE123)
-    omap = OutputMap.retrenched(snap)
     m_peak = profiles.calibrate_peak(snap, 0.9 * IEEE123.limits.i_max_a)
     series = profiles.build(snap, 960, m_peak, seed=2)
+    snap.regulate(float(series.m.mean()))  # as the shipped study (taps: regulated)
+    omap = OutputMap.retrenched(snap)
     box = LoadBox.from_multipliers(series.m.min(), series.m.max())
     data = generate(snap, omap, box, 2000, seed=1)
     out["data"] = {"snapshots_per_s": len(data.x) / data.seconds,

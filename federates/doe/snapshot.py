@@ -41,14 +41,16 @@ class Measurement:
 class Snapshotter:
     """One compiled OpenDSS circuit of ``case`` (opendssdirect's default engine)."""
 
-    def __init__(self, case: Case) -> None:
+    def __init__(self, case: Case, taps: dict[str, int] | None = None) -> None:
         self.case = case
         self.feeder = feeders.load(case.feeder)
+        self.taps = dict(taps) if taps is not None else dict(self.feeder.published_taps)
+        """Locked regulator taps (integer steps); the feeder's published taps by default."""
         self._compile()
 
     def _compile(self) -> None:
         case = self.case
-        for cmd in self.feeder.dss_commands(taps=self.feeder.published_taps, lock_controls=True):
+        for cmd in self.feeder.dss_commands(taps=self.taps, lock_controls=True):
             dss.Text.Command(cmd)
         dss.Text.Command("Set ControlMode=OFF")
         dss.Text.Command(f"Set Tolerance={TOLERANCE} MaxIterations=100")
@@ -108,6 +110,30 @@ class Snapshotter:
         """``<line>.<k>``: conductor k of every enabled line (all checked in validation)."""
         self.line_phase_buses = line_buses
         self.mon_elements = [f"Line.{n}" for n in self.case.monitored_lines]
+
+    def regulate(self, m: float) -> dict[str, int]:
+        """Let the regulators find their taps at load multiplier ``m`` (DERs at 0), then lock
+        them there; returns the taps. Used where the published taps (set for full nominal
+        load) would hold a lightly loaded feeder above its voltage band."""
+        regs = self.feeder.regcontrols
+        for r in regs:
+            dss.Text.Command(f"Edit RegControl.{r} enabled=yes")
+        dss.Text.Command("Set ControlMode=STATIC")
+        self.set_injections(m * self.base_p_kw, m * self.base_q_kvar,
+                            np.zeros(self.case.n_der), np.zeros(self.case.n_der))
+        dss.Solution.Solve()
+        step = self.feeder.tap_step
+        taps = {}
+        for name in self.feeder.regulators:
+            dss.Transformers.Name(name)
+            dss.Transformers.Wdg(2)
+            taps[name] = int(round((dss.Transformers.Tap() - 1.0) / step))
+        for r in regs:
+            dss.Text.Command(f"Edit RegControl.{r} enabled=no")
+        dss.Text.Command("Set ControlMode=OFF")
+        self.taps = taps
+        self._compile()
+        return taps
 
     # ------------------------------------------------------------------ solve
     def set_injections(self, p_load: np.ndarray, q_load: np.ndarray, p_der: np.ndarray,

@@ -43,6 +43,9 @@ class Config(BaseModel):
         None, gt=0, description="Peak load multiplier (pu of nominal load); None = calibrate.")
     peak_current_fraction: float = Field(
         0.9, gt=0, lt=1.5, description="Calibration target: peak line current / limit (-).")
+    taps: Literal["published", "regulated"] = Field(
+        "published", description="Locked regulator taps: the feeder's published taps, or the "
+                                 "taps the regulators choose at the series' mean load (-).")
     widths: dict[str, list[int]] = Field(
         default_factory=lambda: {k: list(v) for k, v in TABLE_II.items()},
         description="Hidden widths per surrogate L, V, I, P (neurons); Table II default.")

@@ -28,7 +28,8 @@ def _case(cfg: Config) -> Case:
     return replace(c, limits=lim, weights=Weights(**cfg.weights.model_dump()))
 
 
-def _surrogates(cfg: Config, data, omap: OutputMap, c: Case, seed: int, out: Path):
+def _surrogates(cfg: Config, data, omap: OutputMap, c: Case, seed: int, out: Path,
+                taps: dict[str, int]):
     """Train ICNNs and MLPs (or load ICNNs); returns the sets, NMAE table and timings."""
     tr, va, te = data.split(seed)
     t_tr, t_va, t_te = S.targets(tr.y), S.targets(va.y), S.targets(te.y)
@@ -56,6 +57,7 @@ def _surrogates(cfg: Config, data, omap: OutputMap, c: Case, seed: int, out: Pat
                 meta = {"command": "gridfed study <yaml> with kind: doe, the seed and the "
                                    "config below", "seed": seed, "config": cfg.model_dump(),
                         "samples_kept": len(data.x), "data_sha256": data.digest(),
+                        "taps": taps,
                         "train_seconds": time.perf_counter() - t0}
                 sets[label].save(out / "weights" / f"icnn_{cfg.feeder}", meta)
     table = []
@@ -85,10 +87,13 @@ def run(config: Config, out: Path, *, seed: int, jobs: int = 1,
     m_peak = config.m_peak or profiles.calibrate_peak(
         snap, config.peak_current_fraction * c.limits.i_max_a)
     series = profiles.build(snap, config.hours, m_peak, seed)
+    if config.taps == "regulated":
+        snap.regulate(float(series.m.mean()))
     box = LoadBox.from_multipliers(series.m.min(), series.m.max())
     data = generate(snap, omap, box, config.samples, seed)
     timing["data_s"] = data.seconds
-    sets, nmae_tab, train_tab, ttimes = _surrogates(config, data, omap, c, seed, out)
+    sets, nmae_tab, train_tab, ttimes = _surrogates(config, data, omap, c, seed, out,
+                                                    snap.taps)
     timing |= {f"train_{k}_s": v for k, v in ttimes.items()}
     eng = EnvelopeEngine(snap, sets["icnn"], sets["mlp"], c, c.limits, c.weights,
                          MilpSettings(config.b2_time_limit_s, config.b4_time_limit_s))
@@ -123,7 +128,7 @@ def run(config: Config, out: Path, *, seed: int, jobs: int = 1,
     tables = {"snapshots": pd.DataFrame(snap_rows), "series": pd.DataFrame(rows),
               "corners": pd.DataFrame(corner_rows), "nmae": nmae_tab, "training": train_tab,
               "adaptivity": adapt}
-    info = {"feeder": c.feeder, "m_peak": m_peak, "samples": config.samples,
+    info = {"feeder": c.feeder, "m_peak": m_peak, "taps": snap.taps, "samples": config.samples,
             "evaluated_intervals": n_eval, "weights_file": config.weights_file,
             "failed_samples": data.n_failed, "snapshot_hours": snaps, "timing": timing,
             "limits": c.limits.__dict__, "weights": c.weights.__dict__,
