@@ -33,10 +33,13 @@ def test_every_series_interval_lies_inside_the_sampled_box(trained):
 
 
 def test_outputs_follow_the_retrenchment_rule(trained):
-    om, snap = trained.omap, trained.snap
-    load_buses = {b.lower() for b in snap.load_bus}
-    # every loaded bus keeps its voltage outputs; the transit bus 684 -> 611/652 line kept
-    assert load_buses <= {n.split(".")[0] for n in om.v_names}
-    assert "sourcebus" not in {n.split(".")[0] for n in om.v_names}
-    assert len(om.v_names) < len(snap.check_nodes) or len(om.v_names) == len(snap.check_nodes)
+    """V only at non-transit buses (loads, DERs, regulator outputs, capacitors); I only on
+    lines touching one; P at the monitored lines."""
+    om = trained.omap
+    v_buses = {n.split(".")[0] for n in om.v_names}
+    assert {b.lower() for b in trained.snap.load_bus} <= v_buses
+    assert {"680", "675", "rg60"} <= v_buses  # DER buses and the regulator output
+    assert not {"684", "633", "632", "sourcebus"} & v_buses  # transit buses and the source
+    i_lines = {n.rsplit(".", 1)[0] for n in om.i_names}
+    assert "632633" not in i_lines and "671680" in i_lines
     assert trained.data.y["P"].shape[1] == len(IEEE13.monitored_lines)

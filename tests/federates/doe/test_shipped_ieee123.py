@@ -21,7 +21,7 @@ WEIGHTS = Path(federates.doe.__file__).parent / "data" / "icnn_ieee123.npz"
 @pytest.fixture(scope="module")
 def shipped():
     sset = S.SurrogateSet.load(WEIGHTS)
-    snap = Snapshotter(IEEE123)
+    snap = Snapshotter(IEEE123, taps=sset.meta["taps"])
     return sset, snap
 
 
@@ -29,6 +29,7 @@ def test_weight_file_matches_its_metadata_and_is_convex(shipped):
     sset, _ = shipped
     assert sset.meta["weights_sha256"] == S.file_hash(WEIGHTS)
     assert sset.meta["seed"] == 2 and sset.meta["config"]["feeder"] == "ieee123"
+    assert sset.meta["config"]["taps"] == "regulated"
     assert {m: n.widths for m, n in sset.nets.items()} == S.WIDTHS
     assert all(n.convex and n.min_wz() >= 0.0 for n in sset.nets.values())
 
@@ -37,8 +38,12 @@ def test_outputs_match_the_feeder_and_fresh_snapshots(shipped):
     sset, snap = shipped
     omap = OutputMap.retrenched(snap)
     assert sset.v_names == omap.v_names and sset.i_names == omap.i_names
-    m_peak = profiles.calibrate_peak(snap, 0.9 * IEEE123.limits.i_max_a)
-    series = profiles.build(snap, 960, m_peak, seed=2)
+    # the study's pipeline: calibrate at the published taps, then regulate at the mean load
+    fresh = Snapshotter(IEEE123)
+    m_peak = profiles.calibrate_peak(fresh, 0.9 * IEEE123.limits.i_max_a)
+    series = profiles.build(fresh, 960, m_peak, seed=2)
+    assert fresh.regulate(float(series.m.mean())) == sset.meta["taps"]
+    snap.ensure_active()
     box = LoadBox.from_multipliers(series.m.min(), series.m.max())
     data = generate(snap, omap, box, 300, seed=99)  # not the training seed
     y = S.targets(data.y)
