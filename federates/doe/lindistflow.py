@@ -26,8 +26,12 @@ from federates.doe.embed import Solution, Study
 class LinDistFlowEnvelope:
     """B3 for one study, on the balanced approximation of ``case``'s feeder."""
 
-    def __init__(self, case: Case, load_bus: list[str], weights: Weights, study: Study) -> None:
-        net = feeders.load(case.feeder).network
+    def __init__(self, case: Case, load_bus: list[str], weights: Weights, study: Study,
+                 taps: dict[str, int] | None = None) -> None:
+        """``taps``: the locked regulator taps (steps) of the OpenDSS model; default the
+        feeder's published taps."""
+        feeder = feeders.load(case.feeder)
+        net = feeder.network
         idx = {b.lower(): i for i, b in enumerate(net.buses)}
         nb, nk = net.n_buses, net.n_branches
         sb = net.s_base_kva
@@ -61,7 +65,7 @@ class LinDistFlowEnvelope:
         pn = (self.p_bus - der_map @ self.p) / sb
         qn = (self.q_bus - self.q_der) / sb
         flow_p, flow_q = down @ pn, down @ qn
-        tap2 = net.tap_ratio**2
+        tap2 = _tap_ratios(net, feeder, taps) ** 2
         v = cp.Variable(nb)
         cons = [v[0] == net.v_source_pu**2, self.p_lo <= self.p, self.p <= self.p_hi,
                 v[net.to_bus] == cp.multiply(tap2, v[net.from_bus])
@@ -111,3 +115,16 @@ class LinDistFlowEnvelope:
                             solve_s, {})
         return Solution(np.asarray(self.p.value, float), float(self.problem.value),
                         self.problem.status, solve_s, {})
+
+
+def _tap_ratios(net, feeder, taps: dict[str, int] | None) -> np.ndarray:
+    """Per-branch voltage ratio: mean over a regulator bank's phases of 1 + step * tap."""
+    if taps is None:
+        return np.asarray(net.tap_ratio, float)
+    low = {k.lower(): v for k, v in taps.items()}
+    out = np.asarray(net.tap_ratio, float).copy()
+    for k, kind in enumerate(net.branch_kind):
+        if kind == "regulator":
+            names = [e.split(".", 1)[1].lower() for e in net.branch_elements[k]]
+            out[k] = float(np.mean([1.0 + feeder.tap_step * low.get(n, 0) for n in names]))
+    return out

@@ -42,7 +42,7 @@ class EnvelopeEngine:
         self.der_cols = np.arange(2 * nl, 2 * nl + case.n_der)
         self.q_der = np.array([d.q_kvar for d in case.ders])
         self.lp = {s: EnvelopeLP(icnn, self.der_cols, weights, s) for s in ("upper", "lower")}
-        self.b3 = {s: LinDistFlowEnvelope(case, snap.load_bus, weights, s)
+        self.b3 = {s: LinDistFlowEnvelope(case, snap.load_bus, weights, s, snap.taps)
                    for s in ("upper", "lower")}
 
     def x_of(self, p_load: np.ndarray, q_load: np.ndarray, p_der: np.ndarray) -> np.ndarray:
