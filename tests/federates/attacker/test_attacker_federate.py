@@ -85,3 +85,24 @@ def test_population_targets_need_a_device_federate_stating_one():
         assert str(exc).startswith("use_population: federate 'nobody'")
     else:
         raise AssertionError("accepted a population nobody states")
+
+
+def test_house_targets_must_be_houses_of_the_population():
+    houses_cfg = IotFederate.autowire("houses", IotConfig(), CONTEXT)
+    facts = RunFacts({"houses": IotFederate.run_facts("houses", houses_cfg)})
+    known = IotFederate.run_facts("houses", houses_cfg)["bus_resources"]()["agents"]
+    real = next(iter(known.values()))[0]
+
+    def attack(agents):
+        return AttackerConfig.model_validate({
+            "use_population": True, "iot_federate": "houses",
+            "attacks": [{"id": "x", "start": 0, "type": "LA", "scale_kw": 10.0,
+                         "surface": "SMA", "targets": {"mode": "agents", "agents": agents}}]})
+
+    assert AttackerFederate.use_facts("att", attack([real]), facts).feeder_data.agents == known
+    try:
+        AttackerFederate.use_facts("att", attack([real, "no_such_house"]), facts)
+    except ValueError as exc:
+        assert str(exc).startswith("attacks[0].targets.agents[1]: 'no_such_house' is not a house")
+    else:
+        raise AssertionError("accepted a house the population does not have")
