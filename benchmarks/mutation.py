@@ -11,6 +11,7 @@ takes tens of minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -72,25 +73,49 @@ def run(max_children: int) -> tuple[dict[str, Counter], dict[str, list[str]], fl
     return counts, survivors, wall
 
 
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests",
+          34: "skipped", 36: "timeout", 24: "timeout", -24: "timeout", 152: "timeout",
+          255: "timeout", None: "not checked"}
+
+
+def from_state(work: Path) -> tuple[dict[str, Counter], dict[str, list[str]]]:
+    """Counts and survivors from the state mutmut keeps in `work/mutants` (`*.meta`), for a
+    run that was stopped before the end (`--from DIR`)."""
+    counts: dict[str, Counter] = defaultdict(Counter)
+    survivors: dict[str, list[str]] = defaultdict(list)
+    for meta in sorted((work / "mutants").rglob("*.py.meta")):
+        module = str(meta.relative_to(work / "mutants"))[:-len(".py.meta")].replace("/", ".")
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        for name, code in codes.items():
+            status = STATUS.get(code, "suspicious")
+            counts[module][status] += 1
+            if status in ("survived", "no tests"):
+                survivors[module].append(f"{name.split('.')[-1]} ({status})")
+    return counts, survivors
+
+
 def markdown(counts: dict[str, Counter], survivors: dict[str, list[str]], wall: float) -> str:
     lines = ["# Mutation testing", "",
-             f"`make mutation` (mutmut, {time.strftime('%Y-%m-%d')}, {wall / 60:.0f} min on "
-             "this machine). A mutant is one small change to the code (an operator, a "
+             f"`make mutation` (mutmut, {time.strftime('%Y-%m-%d')}, "
+             + (f"{wall / 60:.0f} min on this machine)." if wall == wall else
+                "a run stopped before the end: 'not run' mutants are left out of the score).")
+             + " A mutant is one small change to the code (an operator, a "
              "constant, a call argument); the suite kills it when a test fails. Score = "
              "killed / all mutants; a mutant no test reaches counts as survived.", "",
-             "| module | mutants | killed | survived | no test | timeout | score |",
-             "|---|---|---|---|---|---|---|"]
+             "| module | mutants | killed | survived | no test | timeout | not run | score |",
+             "|---|---|---|---|---|---|---|---|"]
     total = Counter()
     for module in sorted(counts):
         c = counts[module]
         total.update(c)
-        n = sum(c.values())
+        n = sum(c.values()) - c["not checked"]
+        score = f"{100 * c['killed'] / n:.0f} %" if n else "-"
         lines.append(f"| `{module}` | {n} | {c['killed']} | {c['survived']} | "
-                     f"{c['no tests']} | {c['timeout']} | {100 * c['killed'] / n:.0f} % |")
-    n = sum(total.values())
+                     f"{c['no tests']} | {c['timeout']} | {c['not checked']} | {score} |")
+    n = sum(total.values()) - total["not checked"]
     if n:
         lines.append(f"| **all** | {n} | {total['killed']} | {total['survived']} | "
-                     f"{total['no tests']} | {total['timeout']} | "
+                     f"{total['no tests']} | {total['timeout']} | {total['not checked']} | "
                      f"**{100 * total['killed'] / n:.0f} %** |")
     lines += ["", "## Survivors", ""]
     for module in sorted(survivors):
@@ -101,8 +126,14 @@ def markdown(counts: dict[str, Counter], survivors: dict[str, list[str]], wall: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("--from", dest="state", type=Path, default=None,
+                        help="report a stopped run's folder (its mutants/) instead of running")
     args = parser.parse_args()
-    counts, survivors, wall = run(args.max_children)
+    if args.state is not None:
+        counts, survivors = from_state(args.state)
+        wall = float("nan")
+    else:
+        counts, survivors, wall = run(args.max_children)
     text = markdown(counts, survivors, wall)
     DOC.write_text(text)
     print(text.split("## Survivors")[0])
