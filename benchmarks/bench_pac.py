@@ -14,41 +14,28 @@ go to docs/img/pac_residuals.png.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-import feeders
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ from any folder
+
 from federates.market.atoms import AtomisedMarket
 from federates.market.config import PrimaryConfig
 from federates.market.pac import PacSettings, PacSolver
-from federates.market.primary import AgentBids, Background, PrimaryMarket
-from feeders.network import Network
+from federates.market.primary import Background, PrimaryMarket
+from tests.federates.market.test_pac import feeder_case, four_bus  # noqa: E402
 
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "pac_residuals.png"
 CAPS = {"toy4": 2000, "case33bw": 1000, "ieee123": 300}
 
 
 def case(name: str):
-    if name == "toy4":
-        net = Network.from_pu(buses=["s", "1", "2", "3"], parent=[0, 1, 1],
-                              r=[0.01, 0.02, 0.03], x=[0.02, 0.03, 0.02])
-        bids = AgentBids.flexible(np.array([200.0, 150.0]), down=60.0, gen_max=20.0,
-                                  q0=np.array([80.0, 50.0]))
-        return net, np.array([2, 3]), bids, np.array([0, 100.0, 0, 0]), np.array(
-            [0, 50.0, 0, 0])
-    net = feeders.load(name).network
-    S = net.s_base_kva
-    idx = np.flatnonzero(net.load_p_pu > 0)
-    p0 = net.load_p_pu[idx] * S * 1.1
-    bids = AgentBids.flexible(p0, down=0.3 * p0, up=0.1 * p0, gen_max=0.1 * p0,
-                              q0=net.load_q_pu[idx] * S)
-    fp, fq = net.load_p_pu * S, net.load_q_pu * S
-    fp[idx] = 0.0
-    fq[idx] = 0.0
-    return net, idx, bids, fp, fq
+    """The test cases of tests/federates/market/test_pac.py (one definition for both)."""
+    return four_bus() if name == "toy4" else feeder_case(name)
 
 
 def first_below(res: np.ndarray, tol: float) -> int:

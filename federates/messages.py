@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
@@ -75,6 +76,7 @@ class Payload(BaseModel):
 _PAYLOAD_TYPES: dict[str, type[Payload]] = {}
 
 
+@cache
 def payload_ref(model: type[Payload]) -> str:
     """The name a payload type travels under: 'GridState' for this module's payloads,
     'package.module:Class' for others (importable by any federate that must read it)."""

@@ -118,7 +118,12 @@ class PortLock:
 
 def run_processes(run_dir: Path) -> list[int]:
     """Pids of live processes tagged with this run (GRIDFED_RUN_DIR), from /proc."""
-    tag = f"GRIDFED_RUN_DIR={run_dir}".encode()
+    return processes_with_env("GRIDFED_RUN_DIR", str(run_dir))
+
+
+def processes_with_env(name: str, value: str) -> list[int]:
+    """Pids of live (non-zombie) processes whose environment holds NAME=VALUE, from /proc."""
+    tag = f"{name}={value}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from runner.sweep.spec import Parameters
 from runner.sweep.table import METRIC_PREFIX, SWEEP_FILE, parameter_keys, write_table
 
 PER_FIGURE = 6  # metrics per figure (a 3 x 2 grid of panels)
@@ -164,7 +165,8 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
         return []
     written = []
     numeric = numeric_params(table, keys)
-    zipped = [k for k in spec["parameters"].get("zip") or {} if k in numeric]
+    form = Parameters.model_validate(spec["parameters"])
+    zipped = [k for k in form.zip if k in numeric]
     walked = zipped[1:]  # a zip's keys move together: plot against its first numeric key
     for param in [k for k in numeric if k not in walked]:
         safe = param.replace(".", "_")
@@ -174,10 +176,8 @@ def _plots(table: pd.DataFrame, keys: list[str], metrics: list[str], plots: Path
             plot_against(table, param, part, path, f"Metrics vs {param} "
                          f"(figure {n + 1} of {(len(metrics) - 1) // PER_FIGURE + 1})")
             written.append(path)
-    form = spec["parameters"]
-    dims = [*form.get("grid", {}), *zipped[:1]]  # a zip is one axis
-    sampled = form.get("random") or form.get("latin_hypercube")
-    if len(dims) == 2 and not sampled and all(d in numeric_params(table, keys) for d in dims):
+    dims = [*form.grid, *zipped[:1]]  # a zip is one axis
+    if len(dims) == 2 and not form.sampled and all(d in numeric_params(table, keys) for d in dims):
         for metric in metrics[:MAX_HEATMAPS]:
             path = plots / f"heatmap_{metric.removeprefix(METRIC_PREFIX).replace('.', '_')}.png"
             plot_heatmap(table, dims[0], dims[1], metric, path)

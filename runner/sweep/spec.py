@@ -121,10 +121,22 @@ class Parameters(BaseModel):
     latin_hypercube: LatinHypercubeForm | None = None
     replicates: int = Field(1, ge=1, description="Runs of each combination, each its own seed.")
 
+    def swept_keys(self) -> list[str]:
+        """Every swept key in the order of the definition: value lists, then draws."""
+        keys = [*self.grid, *self.zip]
+        for drawn in (self.random, self.latin_hypercube):
+            keys += list(drawn.params) if drawn is not None else []
+        return keys
+
+    @property
+    def sampled(self) -> bool:
+        """Some values are drawn (random or Latin hypercube), not listed."""
+        return self.random is not None or self.latin_hypercube is not None
+
     @model_validator(mode="after")
     def consistent(self) -> Parameters:
-        for form in ("grid", "zip"):
-            for key, values in getattr(self, form).items():
+        for form, lists in self:  # the forms given as value lists (cartesian, walked)
+            for key, values in lists.items() if isinstance(lists, dict) else ():
                 if not values:
                     raise ValueError(f"{form}.{key}: give at least one value")
         lengths = {k: len(v) for k, v in self.zip.items()}

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from runner.sweep.point import POINT_FILE
+from runner.sweep.spec import Parameters
 
 SWEEP_FILE = "sweep.json"
 POINTS_FILE = "points.json"
@@ -97,8 +98,4 @@ def write_table(out: Path) -> pd.DataFrame:
 def parameter_keys(out: Path) -> list[str]:
     """The swept keys in the order of the sweep definition."""
     spec = json.loads((out / SWEEP_FILE).read_text())["spec"]["parameters"]
-    keys = [*spec.get("grid", {}), *spec.get("zip", {})]
-    for form in ("random", "latin_hypercube"):
-        if spec.get(form):
-            keys += list(spec[form]["params"])
-    return keys
+    return Parameters.model_validate(spec).swept_keys()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from runner.launch import processes_with_env
 from tests.conftest import REPO, interruptible
 
 SMALL = {"name": "small13", "seed": 2, "feeder": "ieee13", "duration": "10min",
@@ -53,19 +54,7 @@ def new_tag() -> str:
 
 def tagged(tag: str) -> list[int]:
     """Live (non-zombie) processes whose environment carries the tag."""
-    needle = f"GRIDFED_TEST_TAG={tag}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except (OSError, IndexError):
-            continue
-        if needle in environ.split(b"\0") and state != "Z":
-            found.append(int(entry.name))
-    return found
+    return processes_with_env("GRIDFED_TEST_TAG", tag)
 
 
 def federation_metrics(run_dir: Path) -> dict:
